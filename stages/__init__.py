@@ -1,0 +1,1 @@
+"""ganrepro: one thin module per DVC stage, and the library they share."""

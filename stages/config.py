@@ -1,0 +1,305 @@
+"""The typed schema of params.yaml and its loader.
+
+`conf/` is composed by `dvc exp run` into `params.yaml`. The same dataclasses are
+registered with Hydra (see `hydra_plugins/ganrepro_schema`) so a bad `-S` override
+fails during composition, and every stage validates `params.yaml` again on load, so a
+hand edit followed by `dvc repro` is caught too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from stages.errors import UserError
+
+SCHEMA_NAME = "ganrepro_schema"
+
+
+class DataKind(str, Enum):
+    cifar10 = "cifar10"  # CIFAR-10 in any of its raw layouts (see stages.data.readers)
+    shapes = "shapes"  # generated from a seed, for tests and smoke runs
+
+
+class LrSchedule(str, Enum):
+    constant = "constant"
+    step = "step"
+    cosine = "cosine"
+    exp = "exp"
+    linear = "linear"
+
+
+class GanLoss(str, Enum):
+    bce = "bce"  # non-saturating BCE on logits (Goodfellow et al.)
+    hinge = "hinge"
+    lsgan = "lsgan"
+
+
+class Backbone(str, Enum):
+    auto = "auto"
+    inception = "inception"
+    classifier = "classifier"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Split(str, Enum):
+    train = "train"
+    test = "test"
+
+
+@dataclass
+class DataConfig:
+    name: str = "cifar10"
+    kind: DataKind = DataKind.cifar10
+    raw_dir: str = "data/raw/cifar10"
+    image_size: int = 32
+    # Try torchvision's download when raw_dir holds no data (needs a network).
+    download: bool = True
+    # shapes only: how many images to generate per split, and from which seed
+    n_train: int = 5000
+    n_test: int = 1000
+    seed: int = 0
+
+
+@dataclass
+class FeaturenetConfig:
+    epochs: int = 5
+    batch_size: int = 128
+    lr: float = 0.1
+    width: int = 32
+    convs: list[int] = field(default_factory=lambda: [1, 1, 1, 1])  # conv layers per block
+    weight_decay: float = 5e-4
+    seed: int = 0
+    device: Device = Device.auto
+    # Below this test accuracy the backbone is too weak for FID to mean anything.
+    min_accuracy: float = 0.75
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1200
+    batch_size: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_schedule: LrSchedule = LrSchedule.constant
+    # step: lr is multiplied by lr_gamma at each milestone (fractions of `steps`)
+    lr_milestones: list[float] = field(default_factory=lambda: [0.2, 0.4, 0.6, 0.8])
+    lr_gamma: float = 0.5
+    # cosine / exp / linear: the lr at the last step is lr * lr_end_factor
+    lr_end_factor: float = 0.1
+    seed: int = 0
+    device: Device = Device.auto
+    amp: bool = True  # bf16 autocast, on CUDA only
+    channels_last: bool = True
+    num_threads: int = 0  # 0 = every core of the machine
+    log_every: int = 10
+    checkpoint_every: int = 250
+    grid_size: int = 10  # the sample grid is grid_size x grid_size
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "dcgan3"  # a name in stages.models.ARCHITECTURES
+    latent_dim: int = 128
+    loss: GanLoss = GanLoss.bce
+    d_steps: int = 1  # discriminator updates per generator update
+    # None = use train.lr_g / train.lr_d
+    lr_g: Optional[float] = None  # noqa: UP045 (OmegaConf needs typing.Optional)
+    lr_d: Optional[float] = None  # noqa: UP045
+
+
+@dataclass
+class EvalConfig:
+    backbone: Backbone = Backbone.auto
+    # Path of torch-fidelity's weights-inception-2015-12-05-6726825d.pth; empty = torch hub cache
+    inception_weights: str = ""
+    n_samples: int = 5000
+    reference_split: Split = Split.train
+    n_reference: int = 10000  # 0 = the whole split
+    kid_subset_size: int = 1000
+    kid_subsets: int = 100
+    batch_size: int = 250
+    seed: int = 0
+    device: Device = Device.auto
+
+
+@dataclass
+class Config:
+    profile: str = "cpu"
+    families: list[str] = field(default_factory=lambda: ["dcgan3"])
+    data: DataConfig = field(default_factory=DataConfig)
+    featurenet: FeaturenetConfig = field(default_factory=FeaturenetConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    models: dict[str, ModelConfig] = field(default_factory=dict)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def register_schema() -> None:
+    """Register the schema with Hydra's ConfigStore under SCHEMA_NAME."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name=SCHEMA_NAME, node=Config)
+
+
+def validate(raw: dict | DictConfig, source: str = "params.yaml") -> Config:
+    """Merge raw values onto the schema; a wrong type, value or key raises UserError."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Config), raw)
+        cfg: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    except OmegaConfBaseException as err:
+        # OmegaConf's message is several lines; the first names the key and the value.
+        first = str(err).strip().splitlines()[0]
+        key = getattr(err, "full_key", None)
+        raise UserError(f"{source}: invalid config{f' at {key}' if key else ''}: {first}") from None
+    _check_values(cfg, source)
+    return cfg
+
+
+def _check_values(cfg: Config, source: str) -> None:
+    def need(ok: bool, key: str, value: Any, why: str) -> None:
+        if not ok:
+            raise UserError(f"{source}: {key}={value!r} is invalid: {why}")
+
+    from stages.models import ARCHITECTURES
+
+    need(len(cfg.families) > 0, "families", cfg.families, "list at least one family")
+    for family in cfg.families:
+        need(
+            family in cfg.models,
+            "families",
+            family,
+            f"no models.{family} section (known: {', '.join(sorted(cfg.models)) or 'none'})",
+        )
+    for name, model in cfg.models.items():
+        need(
+            model.arch in ARCHITECTURES,
+            f"models.{name}.arch",
+            model.arch,
+            f"known architectures: {', '.join(sorted(ARCHITECTURES))}",
+        )
+        need(model.latent_dim > 0, f"models.{name}.latent_dim", model.latent_dim, "must be > 0")
+        need(model.d_steps >= 1, f"models.{name}.d_steps", model.d_steps, "must be >= 1")
+    t = cfg.train
+    need(t.steps > 0, "train.steps", t.steps, "must be > 0")
+    need(t.batch_size > 0, "train.batch_size", t.batch_size, "must be > 0")
+    need(t.lr_g > 0, "train.lr_g", t.lr_g, "must be > 0")
+    need(t.lr_d > 0, "train.lr_d", t.lr_d, "must be > 0")
+    need(0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, "train.beta1/beta2", (t.beta1, t.beta2), "in [0, 1)")
+    need(
+        all(0 < m < 1 for m in t.lr_milestones) and t.lr_milestones == sorted(t.lr_milestones),
+        "train.lr_milestones",
+        t.lr_milestones,
+        "increasing fractions of train.steps in (0, 1)",
+    )
+    need(0 < t.lr_gamma <= 1, "train.lr_gamma", t.lr_gamma, "must be in (0, 1]")
+    need(0 < t.lr_end_factor <= 1, "train.lr_end_factor", t.lr_end_factor, "must be in (0, 1]")
+    need(t.log_every > 0, "train.log_every", t.log_every, "must be > 0")
+    need(t.checkpoint_every > 0, "train.checkpoint_every", t.checkpoint_every, "must be > 0")
+    e = cfg.eval
+    need(e.n_samples >= 2, "eval.n_samples", e.n_samples, "must be >= 2")
+    need(
+        e.kid_subset_size <= e.n_samples,
+        "eval.kid_subset_size",
+        e.kid_subset_size,
+        f"must not exceed eval.n_samples ({e.n_samples})",
+    )
+    need(e.kid_subsets > 0, "eval.kid_subsets", e.kid_subsets, "must be > 0")
+    need(e.n_reference >= 0, "eval.n_reference", e.n_reference, "must be >= 0 (0 = all)")
+    need(cfg.data.image_size >= 8, "data.image_size", cfg.data.image_size, "must be >= 8")
+    f = cfg.featurenet
+    need(f.epochs > 0, "featurenet.epochs", f.epochs, "must be > 0")
+    need(len(f.convs) == 4 and min(f.convs) >= 1, "featurenet.convs", f.convs, "4 counts, each >= 1")
+    need(0 <= f.min_accuracy <= 1, "featurenet.min_accuracy", f.min_accuracy, "in [0, 1]")
+
+
+def load_params(path: str | Path = "params.yaml") -> Config:
+    """Read and validate params.yaml (the file DVC composed from conf/)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: not found; run `dvc exp run` once to compose it from conf/")
+    try:
+        raw = OmegaConf.load(path)
+    except Exception as err:  # yaml errors carry several lines
+        raise UserError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    return validate(raw, str(path))
+
+
+def compose(overrides: list[str] | None = None, config_dir: str | Path = "conf") -> dict:
+    """Compose conf/ exactly as `dvc exp run` does, returning plain resolved values."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_schema()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(Path(config_dir).resolve()), version_base=None):
+        cfg = hydra_compose(config_name="config", overrides=overrides or [])
+    OmegaConf.resolve(cfg)
+    return OmegaConf.to_container(cfg, enum_to_str=True)  # type: ignore[return-value]
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclasses and enums to JSON-ready values (for fingerprints and metrics files)."""
+    return OmegaConf.to_container(OmegaConf.structured(obj), enum_to_str=True)
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable sha256 of JSON-able parts: same values, same hash, on any machine."""
+    blob = json.dumps(
+        [to_plain(p) if hasattr(p, "__dataclass_fields__") else p for p in parts],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def dump_yaml(values: dict) -> str:
+    """YAML as DVC writes params.yaml (OmegaConf.to_yaml), so the bytes match `dvc exp run`."""
+    return OmegaConf.to_yaml(OmegaConf.create(values))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m stages.config check|write [overrides...]`: compare or write params.yaml."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="compose conf/ into params.yaml, or check it")
+    parser.add_argument("action", choices=["check", "write"])
+    parser.add_argument("overrides", nargs="*")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    composed = compose(args.overrides)
+    validate(composed, "conf/")
+    target = Path(args.params)
+    if args.action == "write":
+        from stages.io import write_text
+
+        write_text(target, dump_yaml(composed))
+        print(f"wrote {target}")
+        return
+    current = OmegaConf.to_container(OmegaConf.load(target)) if target.is_file() else None
+    if current != composed:
+        raise UserError(
+            f"{target} is not the composition of conf/: run `dvc exp run` (or "
+            "`python -m stages.config write`) and commit the result"
+        )
+    print(f"{target} matches conf/")
+
+
+if __name__ == "__main__":
+    from stages.errors import run_main
+
+    run_main(main)

@@ -1,0 +1,1 @@
+"""Raw-data readers, the generated shapes dataset, and the prepared dataset."""

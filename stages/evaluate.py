@@ -1,0 +1,117 @@
+"""Stage `evaluate@<family>`: FID and KID of a trained generator, with their protocol.
+
+    python -m stages.evaluate --family dcgan3
+
+Writes reports/metrics/<family>.json: fid, kid_mean, kid_std, the same for the
+untrained generator (same architecture and seed: the floor every model must clear),
+the training figures, and `protocol` (backbone and weights sha256, sample counts,
+reference split, KID subsets, seed) so no number is read without its protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from stages.config import Config, load_params
+from stages.device import resolve_device, set_threads
+from stages.errors import UserError, run_main
+from stages.featurenet import featurenet_path
+from stages.io import read_json, write_json
+from stages.metrics.backbones import extract_features, load_backbone
+from stages.metrics.fid import fid_from_reference, kid
+from stages.models import build_gan
+from stages.reference_stats import load_reference
+from stages.sampling import generated_batches, load_generator
+from stages.train import generator_path
+
+log = logging.getLogger("evaluate")
+
+
+def score_generator(generator, latent_dim: int, backbone, reference: dict, cfg: Config, device) -> dict:  # noqa: ANN001
+    """FID/KID of `eval.n_samples` seeded samples against the cached reference."""
+    e = cfg.eval
+    tick = time.perf_counter()
+    batches = generated_batches(generator, e.n_samples, latent_dim, e.seed, device, e.batch_size)
+    features = extract_features(backbone, batches, device)
+    seconds = time.perf_counter() - tick
+    kid_mean, kid_std = kid(reference["kid_features"], features, e.kid_subset_size, e.kid_subsets, e.seed)
+    return {
+        "fid": round(fid_from_reference(reference, features), 4),
+        "kid_mean": round(kid_mean, 6),
+        "kid_std": round(kid_std, 6),
+        "seconds": seconds,
+    }
+
+
+def run(cfg: Config, family: str) -> dict:
+    if family not in cfg.models:
+        raise UserError(f"--family {family}: no models.{family} in params")
+    set_threads(cfg.train.num_threads)
+    device = resolve_device(cfg.eval.device)
+    reference, ref_protocol = load_reference(cfg.data.name)
+    backbone = load_backbone(cfg.eval, featurenet_path(cfg.data.name))
+    if backbone.info.weights_sha256 != ref_protocol["backbone"]["weights_sha256"]:
+        raise UserError(
+            f"reference statistics of {cfg.data.name} were computed with another backbone "
+            f"({ref_protocol['backbone']['name']}); run `dvc repro -f reference_stats`"
+        )
+    generator, info = load_generator(generator_path(family))
+    log.info("scoring %s: %d samples, backbone %s", family, cfg.eval.n_samples, backbone.info.name)
+    trained = score_generator(generator, info["latent_dim"], backbone, reference, cfg, device)
+
+    torch.manual_seed(cfg.train.seed)  # the same initial weights the training run started from
+    untrained_g, _ = build_gan(info["arch"], info["latent_dim"], info["image_size"])
+    untrained = score_generator(untrained_g, info["latent_dim"], backbone, reference, cfg, device)
+
+    summary = read_json(Path("reports/train") / family / "summary.json")
+    metrics = {
+        "fid": trained["fid"],
+        "kid_mean": trained["kid_mean"],
+        "kid_std": trained["kid_std"],
+        "fid_untrained": untrained["fid"],
+        "kid_untrained_mean": untrained["kid_mean"],
+        "d_loss": summary["d_loss"],
+        "g_loss": summary["g_loss"],
+        "train_seconds": summary["train_seconds"],
+        "train_images_per_second": summary["train_images_per_second"],
+        "params_generator": summary["params_generator"],
+        "params_discriminator": summary["params_discriminator"],
+        "eval_images_per_second": round(cfg.eval.n_samples / trained["seconds"], 1),
+        "protocol": {
+            **{k: v for k, v in ref_protocol.items() if k != "backbone"},
+            "backbone": backbone.info.name,
+            "backbone_weights_sha256": backbone.info.weights_sha256,
+            "backbone_input_size": backbone.info.input_size,
+            "backbone_resize": backbone.info.resize,
+            "n_generated": cfg.eval.n_samples,
+            "kid_subset_size": cfg.eval.kid_subset_size,
+            "kid_subsets": cfg.eval.kid_subsets,
+            "seed": cfg.eval.seed,
+        },
+    }
+    write_json(Path("reports/metrics") / f"{family}.json", metrics)
+    log.info(
+        "%s: FID %.2f (untrained %.2f), KID %.4f",
+        family,
+        metrics["fid"],
+        metrics["fid_untrained"],
+        metrics["kid_mean"],
+    )
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--family", required=True)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    run(load_params(args.params), args.family)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,1 @@
+"""Feature backbones and the metrics computed on their features."""

@@ -1,0 +1,95 @@
+"""Stage `reference_stats`: features of the reference split, computed once and cached.
+
+    python -m stages.reference_stats
+
+Writes data/reference_stats/<dataset>/stats.pt (torchmetrics FID state and the KID
+reference features) and protocol.json (backbone, weights sha256, split, count). DVC
+caches it per (dataset, split, backbone, count): evaluating a new model never
+recomputes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from stages.config import Config, load_params
+from stages.data.dataset import dataset_fingerprint, load_prepared
+from stages.device import resolve_device, set_threads
+from stages.errors import UserError, run_main
+from stages.featurenet import featurenet_path
+from stages.io import atomic_path, read_json, write_json
+from stages.metrics.backbones import extract_features, load_backbone
+from stages.metrics.fid import reference_statistics
+from stages.prepare import prepared_dir
+
+log = logging.getLogger("reference_stats")
+
+KID_REFERENCE_CAP = 10000  # KID subsets are drawn from at most this many reference images
+
+
+def stats_dir(dataset: str) -> Path:
+    return Path("data/reference_stats") / dataset
+
+
+def run(cfg: Config) -> dict:
+    set_threads(cfg.train.num_threads)
+    device = resolve_device(cfg.eval.device)
+    split = cfg.eval.reference_split.value
+    data = load_prepared(prepared_dir(cfg.data), split)
+    count = len(data) if cfg.eval.n_reference == 0 else min(cfg.eval.n_reference, len(data))
+    if count < cfg.eval.kid_subset_size:
+        raise UserError(
+            f"eval.kid_subset_size={cfg.eval.kid_subset_size} exceeds the {count} reference images"
+        )
+    # A seeded subset (sorted, so it reads the arrays in order) when n_reference < split size.
+    chosen = (
+        torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.eval.seed))[:count]
+        .sort()
+        .values
+    )
+    backbone = load_backbone(cfg.eval, featurenet_path(cfg.data.name))
+    log.info("features of %d %s images with %s on %s", count, split, backbone.info.name, device)
+    tick = time.perf_counter()
+    batches = (data.images[chosen[i : i + cfg.eval.batch_size]] for i in range(0, count, cfg.eval.batch_size))
+    features = extract_features(backbone, batches, device)
+    seconds = time.perf_counter() - tick
+    stats = reference_statistics(features, KID_REFERENCE_CAP, cfg.eval.seed)
+    protocol = {
+        "backbone": backbone.info.as_dict(),
+        "dataset": cfg.data.name,
+        "dataset_sha256": dataset_fingerprint(prepared_dir(cfg.data)),
+        "reference_split": split,
+        "n_reference": count,
+        "n_kid_reference": len(stats["kid_features"]),
+        "seed": cfg.eval.seed,
+    }
+    with atomic_path(stats_dir(cfg.data.name)) as tmp:
+        tmp.mkdir(parents=True)
+        torch.save(stats, tmp / "stats.pt")
+        write_json(tmp / "protocol.json", protocol)
+    log.info("%d reference features in %.1f s", count, seconds)
+    return protocol
+
+
+def load_reference(dataset: str) -> tuple[dict, dict]:
+    """(stats, protocol) written by this stage."""
+    from stages.io import load_torch
+
+    directory = stats_dir(dataset)
+    return load_torch(directory / "stats.pt"), read_json(directory / "protocol.json")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    run(load_params(args.params))
+
+
+if __name__ == "__main__":
+    run_main(main)

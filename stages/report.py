@@ -1,0 +1,84 @@
+"""Stage `report`: the leaderboard (Markdown and CSV) from every family's metrics.
+
+    python -m stages.report
+
+One table per backbone: FIDs from different feature spaces are never ranked together.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from stages.config import Config, load_params
+from stages.errors import run_main
+from stages.io import read_json, write_text
+
+COLUMNS = {
+    "model": "Model",
+    "fid": "FID",
+    "kid_mean": "KID",
+    "fid_untrained": "FID untrained",
+    "d_loss": "d_loss",
+    "g_loss": "g_loss",
+    "train_seconds": "train s",
+    "train_images_per_second": "img/s",
+    "params_generator": "G params",
+}
+
+
+def protocol_line(protocol: dict) -> str:
+    return (
+        f"Backbone {protocol['backbone']} (weights sha256 {protocol['backbone_weights_sha256'][:12]}…, "
+        f"input {protocol['backbone_input_size']} px, resize: {protocol['backbone_resize']}); "
+        f"{protocol['n_generated']} generated vs {protocol['n_reference']} {protocol['dataset']} "
+        f"{protocol['reference_split']} images; KID {protocol['kid_subsets']} subsets of "
+        f"{protocol['kid_subset_size']}; seed {protocol['seed']}."
+    )
+
+
+def leaderboard(cfg: Config, metrics_dir: Path = Path("reports/metrics")) -> tuple[str, pd.DataFrame]:
+    rows = []
+    for family in cfg.families:
+        metrics = read_json(metrics_dir / f"{family}.json")
+        rows.append(
+            {
+                "model": family,
+                **{k: v for k, v in metrics.items() if k != "protocol"},
+                "backbone": metrics["protocol"]["backbone"],
+                "_protocol": metrics["protocol"],
+            }
+        )
+    table = pd.DataFrame(rows).sort_values(["backbone", "fid"], kind="stable")
+    parts = [
+        "# Leaderboard",
+        "",
+        f"Dataset `{cfg.data.name}`, profile `{cfg.profile}`. Lower FID/KID is better.",
+        "",
+    ]
+    for backbone, group in table.groupby("backbone", sort=True):
+        parts += [f"## Backbone: {backbone}", "", protocol_line(group["_protocol"].iloc[0]), ""]
+        shown = group[list(COLUMNS)].rename(columns=COLUMNS)
+        parts.append(shown.to_markdown(index=False, floatfmt=".4g"))
+        parts.append("")
+    parts += ["## Samples", ""]
+    parts += [f"- {family}: ![{family}](samples/{family}/grid.png)" for family in cfg.families]
+    csv = table.drop(columns=["_protocol"])
+    return "\n".join(parts) + "\n", csv
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    cfg = load_params(args.params)
+    markdown, csv = leaderboard(cfg)
+    write_text("reports/leaderboard.md", markdown)
+    write_text("reports/leaderboard.csv", csv.to_csv(index=False, lineterminator="\n"))
+    print(markdown)
+
+
+if __name__ == "__main__":
+    run_main(main)

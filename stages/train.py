@@ -1,0 +1,130 @@
+"""Stage `train@<family>`: train one GAN family on the prepared training split.
+
+    python -m stages.train --family dcgan3
+
+Writes artifacts/<family>/generator.pt, reports/losses/<family>.csv (per step, for
+`dvc plots show`), reports/train/<family>/summary.json and reports/samples/<family>/grid.png.
+A resumable checkpoint lives in checkpoints/<family>/ (outside DVC's outputs, which DVC
+deletes before a run) and is removed once the run has finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+
+from stages.config import Config, load_params, to_plain
+from stages.data.dataset import dataset_fingerprint, load_prepared
+from stages.device import resolve_device, set_threads
+from stages.errors import UserError, run_main
+from stages.io import save_torch, write_json, write_text
+from stages.models import count_parameters
+from stages.prepare import prepared_dir
+from stages.sampling import fixed_noise, sample_images, save_grid
+from stages.training import HISTORY_COLUMNS, train_gan
+
+log = logging.getLogger("train")
+
+
+def generator_path(family: str) -> Path:
+    return Path("artifacts") / family / "generator.pt"
+
+
+def history_csv(history: torch.Tensor) -> str:
+    """Per-step losses and learning rates as CSV (fixed float format: stable bytes)."""
+    lines = [",".join(HISTORY_COLUMNS)]
+    for row in history.tolist():
+        lines.append(f"{int(row[0])},{row[1]:.6f},{row[2]:.6f},{row[3]:.8g},{row[4]:.8g}")
+    return "\n".join(lines) + "\n"
+
+
+def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = True) -> dict:
+    if family not in cfg.models:
+        raise UserError(
+            f"--family {family}: no models.{family} in params (known: {', '.join(sorted(cfg.models))})"
+        )
+    model_cfg = cfg.models[family]
+    set_threads(cfg.train.num_threads)
+    device = resolve_device(cfg.train.device)
+    data_dir = prepared_dir(cfg.data)
+    data = load_prepared(data_dir, "train")
+    # A checkpoint is reused only by a run with the same params and the same data.
+    fingerprint_value = _fingerprint(cfg, family, data_dir)
+    checkpoint = Path("checkpoints") / family / "last.pt"
+    log.info("training %s (%s) on %d images, device %s", family, model_cfg.arch, len(data), device)
+    result = train_gan(
+        cfg.train,
+        model_cfg,
+        data,
+        device,
+        checkpoint,
+        fingerprint_value,
+        stop_at=stop_at,
+        progress=progress,
+    )
+
+    generator = result.generator.eval()
+    image_size = data.images.shape[-1]
+    save_torch(
+        generator_path(family),
+        {
+            "arch": model_cfg.arch,
+            "latent_dim": model_cfg.latent_dim,
+            "image_size": image_size,
+            "classes": data.classes,
+            "state_dict": {k: v.cpu() for k, v in generator.state_dict().items()},
+        },
+    )
+    z = fixed_noise(cfg.train.grid_size**2, model_cfg.latent_dim, cfg.train.seed)
+    save_grid(
+        sample_images(generator, z, device),
+        Path("reports/samples") / family / "grid.png",
+        cfg.train.grid_size,
+    )
+    write_text(Path("reports/losses") / f"{family}.csv", history_csv(result.history))
+
+    tail = result.history[-max(1, cfg.train.steps // 20) :]  # last 5% of steps: less noisy
+    summary = {
+        "family": family,
+        "arch": model_cfg.arch,
+        "steps": cfg.train.steps,
+        "batch_size": cfg.train.batch_size,
+        "d_loss": round(float(tail[:, 1].mean()), 6),
+        "g_loss": round(float(tail[:, 2].mean()), 6),
+        "train_seconds": round(result.seconds, 2),
+        "train_images_per_second": round(result.images_seen / max(result.seconds, 1e-9), 1),
+        "params_generator": count_parameters(result.generator),
+        "params_discriminator": count_parameters(result.discriminator),
+        "device": str(device),
+        "model": to_plain(model_cfg),
+    }
+    write_json(Path("reports/train") / family / "summary.json", summary)
+    checkpoint.unlink(missing_ok=True)  # finished: a forced rerun must start afresh
+    log.info(
+        "done: d_loss %.3f g_loss %.3f, %.0f s",
+        summary["d_loss"],
+        summary["g_loss"],
+        result.seconds,
+    )
+    return summary
+
+
+def _fingerprint(cfg: Config, family: str, data_dir: Path) -> str:
+    from stages.config import fingerprint
+
+    return fingerprint(cfg.train, cfg.models[family], dataset_fingerprint(data_dir), torch.__version__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--family", required=True)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    run(load_params(args.params), args.family)
+
+
+if __name__ == "__main__":
+    run_main(main)

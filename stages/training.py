@@ -1,0 +1,241 @@
+"""The one training loop for every GAN family.
+
+The family's ModelConfig picks the networks (stages.models) and the objective
+(stages.losses); everything else — batches, schedules, mixed precision, logging,
+checkpoints and resume — lives here once.
+
+Resume is exact: the checkpoint holds the networks, optimisers, schedulers, the batch
+order and every random-number state, so a run interrupted and resumed on CPU ends with
+the same weights as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from stages.config import LrSchedule, ModelConfig, TrainConfig
+from stages.data.dataset import BatchSampler, ImageSet
+from stages.io import load_torch, save_torch
+from stages.losses import make_objective
+from stages.models import build_gan
+
+log = logging.getLogger("training")
+
+HISTORY_COLUMNS = ("step", "d_loss", "g_loss", "lr_g", "lr_d")
+
+
+def lr_factor(schedule: LrSchedule, step: int, steps: int, cfg: TrainConfig) -> float:
+    """Multiplier of the base learning rate at `step` (0-based) of `steps`."""
+    t = step / steps
+    if schedule == LrSchedule.constant:
+        return 1.0
+    if schedule == LrSchedule.step:
+        return cfg.lr_gamma ** sum(step >= round(m * steps) for m in cfg.lr_milestones)
+    end = cfg.lr_end_factor
+    if schedule == LrSchedule.cosine:
+        return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * t))
+    if schedule == LrSchedule.exp:
+        return end**t
+    if schedule == LrSchedule.linear:
+        return 1 - (1 - end) * t
+    raise ValueError(schedule)
+
+
+@dataclass
+class TrainResult:
+    generator: nn.Module
+    discriminator: nn.Module
+    history: torch.Tensor  # (steps, len(HISTORY_COLUMNS)) float64
+    seconds: float
+    images_seen: int
+
+
+class Interrupted(Exception):
+    """Raised by `stop_at` (tests) after the checkpoint is written, like a Ctrl-C."""
+
+
+def train_gan(
+    train_cfg: TrainConfig,
+    model_cfg: ModelConfig,
+    data: ImageSet,
+    device: torch.device,
+    checkpoint: Path | None = None,
+    fingerprint: str = "",
+    stop_at: int | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train one family on `data` (uint8 images). Resumes from `checkpoint` when it holds
+    a run with the same `fingerprint`; `stop_at` simulates an interruption (tests)."""
+    torch.manual_seed(train_cfg.seed)
+    image_size = data.images.shape[-1]
+    generator, discriminator = build_gan(model_cfg.arch, model_cfg.latent_dim, image_size)
+    memory_format = torch.channels_last if train_cfg.channels_last else torch.contiguous_format
+    generator.to(device, memory_format=memory_format)
+    discriminator.to(device, memory_format=memory_format)
+    objective = make_objective(model_cfg.loss)
+
+    fused = device.type == "cuda"  # fused Adam is CUDA-only; foreach is the CPU default
+    betas = (train_cfg.beta1, train_cfg.beta2)
+    opt_g = torch.optim.Adam(
+        generator.parameters(), lr=model_cfg.lr_g or train_cfg.lr_g, betas=betas, fused=fused
+    )
+    opt_d = torch.optim.Adam(
+        discriminator.parameters(), lr=model_cfg.lr_d or train_cfg.lr_d, betas=betas, fused=fused
+    )
+    steps = train_cfg.steps
+
+    def factor(step: int) -> float:
+        return lr_factor(train_cfg.lr_schedule, step, steps, train_cfg)
+
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
+
+    sampler = BatchSampler(data.to(device), train_cfg.batch_size, train_cfg.seed)
+    noise = torch.Generator(device=device).manual_seed(train_cfg.seed + 1)
+    history = torch.zeros(steps, len(HISTORY_COLUMNS), dtype=torch.float64)
+    start, seconds = 0, 0.0
+
+    if checkpoint is not None and checkpoint.is_file():
+        state = load_torch(checkpoint, map_location=device)
+        if state.get("fingerprint") == fingerprint:
+            generator.load_state_dict(state["generator"])
+            discriminator.load_state_dict(state["discriminator"])
+            opt_g.load_state_dict(state["opt_g"])
+            opt_d.load_state_dict(state["opt_d"])
+            sched_g.load_state_dict(state["sched_g"])
+            sched_d.load_state_dict(state["sched_d"])
+            sampler.load_state_dict(state["sampler"])
+            noise.set_state(state["noise"].cpu() if device.type == "cpu" else state["noise"])
+            torch.set_rng_state(state["torch_rng"].cpu())
+            history = state["history"].cpu()
+            start, seconds = int(state["step"]), float(state["seconds"])
+            log.info("resuming from %s at step %d of %d", checkpoint, start, steps)
+        else:
+            log.info("ignoring %s: it belongs to other params or data", checkpoint)
+
+    def save_checkpoint(step: int) -> None:
+        if checkpoint is None:
+            return
+        save_torch(
+            checkpoint,
+            {
+                "fingerprint": fingerprint,
+                "step": step,
+                "seconds": seconds,
+                "generator": generator.state_dict(),
+                "discriminator": discriminator.state_dict(),
+                "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(),
+                "sched_g": sched_g.state_dict(),
+                "sched_d": sched_d.state_dict(),
+                "sampler": sampler.state_dict(),
+                "noise": noise.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "history": history,
+            },
+        )
+
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if train_cfg.amp and device.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    batch = train_cfg.batch_size
+    latent = model_cfg.latent_dim
+    pending: list[torch.Tensor] = []  # per-step losses kept on the device until the next flush
+    flushed = start
+
+    def flush() -> None:
+        nonlocal pending, flushed
+        if pending:
+            values = torch.stack(pending).double().cpu()  # one host sync per log_every steps
+            history[flushed : flushed + len(values), 1:3] = values
+            flushed += len(values)
+            pending = []
+
+    bar = tqdm(total=steps, initial=start, desc="train", disable=not progress, dynamic_ncols=True)
+    tick = time.perf_counter()
+    with _stop_on_sigint() as stop_requested:
+        for step in range(start, steps):
+            history[step, 0] = step
+            history[step, 3] = opt_g.param_groups[0]["lr"]
+            history[step, 4] = opt_d.param_groups[0]["lr"]
+            generator.train()
+            discriminator.train()
+            for _ in range(model_cfg.d_steps):
+                real, labels = sampler.next()
+                z = torch.randn(batch, latent, device=device, generator=noise)
+                with autocast:
+                    with torch.no_grad():
+                        fake = generator(z, labels)
+                    d_loss = objective.discriminator(discriminator, real, fake, labels)
+                opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt_d.step()
+            z = torch.randn(batch, latent, device=device, generator=noise)
+            with autocast:
+                g_loss = objective.generator(discriminator, generator(z, labels), labels)
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            sched_g.step()
+            sched_d.step()
+            pending.append(torch.stack([d_loss.detach(), g_loss.detach()]))
+
+            done = step + 1
+            if done % train_cfg.log_every == 0 or done == steps:
+                flush()
+                bar.set_postfix(d_loss=f"{history[step, 1]:.3f}", g_loss=f"{history[step, 2]:.3f}")
+            bar.update(1)
+            interrupted = stop_requested.is_set() or done == stop_at
+            if interrupted or (done % train_cfg.checkpoint_every == 0 and done < steps):
+                flush()
+                seconds += time.perf_counter() - tick
+                tick = time.perf_counter()
+                save_checkpoint(done)
+            if interrupted:
+                bar.close()
+                # Ctrl-C is honoured at a step boundary, after the checkpoint, so resume is exact.
+                raise (KeyboardInterrupt if stop_requested.is_set() else Interrupted(f"stopped at {done}"))
+    flush()
+    seconds += time.perf_counter() - tick
+    bar.close()
+    non_finite = ~torch.isfinite(history[:, 1:3]).all(dim=1)
+    if non_finite.any():
+        first = int(non_finite.nonzero()[0])
+        log.warning("losses became non-finite at step %d: training diverged", first)
+    # real images drawn per second, the figure GAN papers and benchmarks quote
+    images_seen = steps * batch * model_cfg.d_steps
+    return TrainResult(generator, discriminator, history, seconds, images_seen)
+
+
+@contextlib.contextmanager
+def _stop_on_sigint():
+    """Turn the first Ctrl-C into a flag the loop checks between steps; a second one kills."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+
+    def handler(signum, frame):  # noqa: ANN001, ARG001
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+        log.warning("Ctrl-C: stopping after this step and saving a checkpoint")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from stages.config import Config, FeaturenetConfig, load_params, to_plain
+from stages.config import Config, FeaturenetConfig, load_params
 from stages.data.augment import random_crop_flip
 from stages.data.dataset import ImageSet, load_prepared, to_signed_unit
 from stages.device import resolve_device, set_threads
@@ -52,7 +52,7 @@ def train_featurenet(
     )
     rng = torch.Generator().manual_seed(cfg.seed)
     images, labels = train.images.to(device), train.labels.to(device)
-    bar = tqdm(total=total, desc="featurenet", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=total, desc="featurenet", disable=not progress, mininterval=2.0)
     model.train()
     for _ in range(cfg.epochs):
         order = torch.randperm(len(train), generator=rng).to(device)
@@ -121,7 +121,6 @@ def run(cfg: Config, progress: bool = True) -> dict:
         "num_features": model.num_features,
         "train_images": len(train),
         "test_images": len(test),
-        "config": to_plain(cfg.featurenet),
     }
     write_json(Path("reports/featurenet") / f"{cfg.data.name}.json", metrics)
     return metrics

@@ -164,7 +164,7 @@ def train_gan(
             flushed += len(values)
             pending = []
 
-    bar = tqdm(total=steps, initial=start, desc="train", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=steps, initial=start, desc="train", disable=not progress, mininterval=2.0)
     tick = time.perf_counter()
     with _stop_on_sigint() as stop_requested:
         for step in range(start, steps):

@@ -89,7 +89,7 @@ class FeaturenetConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = 1200
+    steps: int = 1500
     batch_size: int = 64
     lr_g: float = 2e-4
     lr_d: float = 2e-4

@@ -173,19 +173,21 @@ def train_gan(
             history[step, 4] = opt_d.param_groups[0]["lr"]
             generator.train()
             discriminator.train()
-            for _ in range(model_cfg.d_steps):
+            for d_step in range(model_cfg.d_steps):
                 real, labels = sampler.next()
                 z = torch.randn(batch, latent, device=device, generator=noise)
+                # The last D step's fakes keep their graph and feed the G step too (as in
+                # pytorch/examples' DCGAN): one generator forward fewer per step.
+                keep_graph = d_step == model_cfg.d_steps - 1
+                with autocast, torch.set_grad_enabled(keep_graph):
+                    fake = generator(z, labels)
                 with autocast:
-                    with torch.no_grad():
-                        fake = generator(z, labels)
-                    d_loss = objective.discriminator(discriminator, real, fake, labels)
+                    d_loss = objective.discriminator(discriminator, real, fake.detach(), labels)
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
-            z = torch.randn(batch, latent, device=device, generator=noise)
             with autocast:
-                g_loss = objective.generator(discriminator, generator(z, labels), labels)
+                g_loss = objective.generator(discriminator, fake, labels)
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()

@@ -1,0 +1,67 @@
+"""conf/ is the source of truth; the schema rejects bad values with the key in the message."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from hydra.errors import ConfigCompositionException
+
+from stages.config import compose, validate
+from stages.errors import UserError
+from tests.conftest import REPO
+
+
+def test_committed_params_yaml_is_the_composition_of_conf(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    assert yaml.safe_load((REPO / "params.yaml").read_text()) == compose()
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("train.lr_schedule=bogus", "train.lr_schedule"),
+        ("train.lr_g=abc", "train.lr_g"),
+        ("eval.backbone=resnet", "eval.backbone"),
+        ("train.steps=many", "train.steps"),
+    ],
+)
+def test_a_bad_override_fails_at_composition_naming_the_key(
+    override: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    with pytest.raises(ConfigCompositionException) as err:
+        compose([override])
+    assert key in str(err.value) or key in str(err.value.__cause__)
+
+
+def test_hand_edited_params_are_validated_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    values = compose()
+    values["train"]["lr_schedule"] = "bogus"
+    with pytest.raises(UserError, match=r"train\.lr_schedule"):
+        validate(values)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "pattern"),
+    [
+        ("train", "steps", 0, r"train\.steps=0 is invalid"),
+        ("train", "lr_milestones", [0.5, 0.2], r"train\.lr_milestones"),
+        ("eval", "kid_subset_size", 10**6, r"eval\.kid_subset_size"),
+        (None, "families", ["nope"], r"families='nope' is invalid: no models\.nope"),
+    ],
+)
+def test_values_outside_their_range_are_rejected(section, key, value, pattern, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.chdir(REPO)
+    values = compose()
+    (values[section] if section else values)[key] = value
+    with pytest.raises(UserError, match=pattern):
+        validate(values)
+
+
+def test_unknown_architecture_lists_the_known_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    values = compose()
+    values["models"]["dcgan3"]["arch"] = "dcgan99"
+    with pytest.raises(UserError, match=r"models\.dcgan3\.arch='dcgan99'.*known architectures: dcgan3"):
+        validate(values)

@@ -1,0 +1,100 @@
+"""End to end: a fresh copy of the repository, `dvc exp run` on the generated data."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def sh(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def fresh_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tracked files of this repository (as a clone would have them) in a new git repo."""
+    work = tmp_path_factory.mktemp("pipeline") / "repo"
+    tracked = sh(["git", "ls-files", "-z"], REPO).stdout.split("\0")
+    for name in filter(None, tracked):
+        source = REPO / name
+        if source.is_file():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, work / name)
+    sh(["git", "init", "-q"], work)
+    sh(["git", "add", "-A"], work)
+    sh(["git", "commit", "-qm", "copy"], work)
+    return work
+
+
+def dvc() -> str:
+    return str(
+        Path(os.environ.get("VIRTUAL_ENV", Path(__import__("sys").executable).parent.parent)) / "bin" / "dvc"
+    )
+
+
+def test_exp_run_on_shapes_writes_finite_metrics_and_a_leaderboard(fresh_repo: Path) -> None:
+    sh([dvc(), "exp", "run", "-S", "data=shapes", "-S", "profile=smoke"], fresh_repo)
+    metrics = json.loads((fresh_repo / "reports/metrics/dcgan3.json").read_text())
+    for key in ("fid", "kid_mean", "kid_std", "fid_untrained", "d_loss", "g_loss", "train_seconds"):
+        assert math.isfinite(metrics[key]), key
+    assert metrics["fid"] > 0
+    protocol = metrics["protocol"]
+    assert protocol["backbone"] == "featurenet" and protocol["dataset"] == "shapes"
+    assert protocol["n_generated"] == 500 and protocol["reference_split"] == "train"
+    assert len(protocol["backbone_weights_sha256"]) == 64
+    board = (fresh_repo / "reports/leaderboard.md").read_text()
+    assert "| dcgan3" in board and "Backbone featurenet" in board
+    assert (fresh_repo / "reports/samples/dcgan3/grid.png").stat().st_size > 1000
+    losses = (fresh_repo / "reports/losses/dcgan3.csv").read_text().splitlines()
+    assert losses[0] == "step,d_loss,g_loss,lr_g,lr_d" and len(losses) == 61
+    # Up to date afterwards: nothing re-runs.
+    status = sh([dvc(), "status", "--json"], fresh_repo)
+    assert json.loads(status.stdout) == {}
+
+
+def test_exp_run_with_a_bad_override_fails_before_any_stage(fresh_repo: Path) -> None:
+    before = (fresh_repo / "params.yaml").read_text()
+    result = sh([dvc(), "exp", "run", "-S", "train.lr_schedule=bogus"], fresh_repo, check=False)
+    assert result.returncode != 0
+    first = (result.stderr + result.stdout).strip().splitlines()[0]
+    assert "train.lr_schedule=bogus" in first and "expected one of" in first
+    assert "Running stage" not in result.stdout
+    assert (fresh_repo / "params.yaml").read_text() == before
+
+
+def test_an_override_reruns_only_what_depends_on_it(fresh_repo: Path) -> None:
+    result = sh(
+        [dvc(), "exp", "run", "-S", "data=shapes", "-S", "profile=smoke", "-S", "train.lr_schedule=exp"],
+        fresh_repo,
+    )
+    ran = [line for line in result.stdout.splitlines() if line.startswith("Running stage")]
+    assert ran == [
+        "Running stage 'train@dcgan3':",
+        "Running stage 'evaluate@dcgan3':",
+        "Running stage 'report':",
+    ]
+    lrs = [
+        float(line.split(",")[3])
+        for line in (fresh_repo / "reports/losses/dcgan3.csv").read_text().splitlines()[1:]
+    ]
+    assert lrs[0] == pytest.approx(2e-4) and lrs[-1] < lrs[0]

@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
 
 
 def sh(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -23,6 +25,8 @@ def sh(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedPro
         "GIT_AUTHOR_EMAIL": "t@t",
         "GIT_COMMITTER_NAME": "t",
         "GIT_COMMITTER_EMAIL": "t@t",
+        # stage commands call `python`: the interpreter running the tests, with dvc beside it
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
     if check and result.returncode != 0:
@@ -47,9 +51,7 @@ def fresh_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def dvc() -> str:
-    return str(
-        Path(os.environ.get("VIRTUAL_ENV", Path(__import__("sys").executable).parent.parent)) / "bin" / "dvc"
-    )
+    return str(BIN / "dvc")
 
 
 def test_exp_run_on_shapes_writes_finite_metrics_and_a_leaderboard(fresh_repo: Path) -> None:

@@ -88,6 +88,7 @@ def run(cfg: Config, family: str) -> dict:
             "backbone_weights_sha256": backbone.info.weights_sha256,
             "backbone_input_size": backbone.info.input_size,
             "backbone_resize": backbone.info.resize,
+            "backbone_test_accuracy": backbone.info.test_accuracy,
             "n_generated": cfg.eval.n_samples,
             "kid_subset_size": cfg.eval.kid_subset_size,
             "kid_subsets": cfg.eval.kid_subsets,

@@ -113,6 +113,7 @@ def run(cfg: Config, progress: bool = True) -> dict:
             "convs": list(cfg.featurenet.convs),
             "state_dict": model.state_dict(),
             "test_accuracy": test_accuracy,
+            "image_size": train.images.shape[-1],
         },
     )
     metrics = {

@@ -16,22 +16,26 @@ from stages.config import Config, load_params
 from stages.errors import run_main
 from stages.io import read_json, write_text
 
+# metrics key -> (column title, number format)
 COLUMNS = {
-    "model": "Model",
-    "fid": "FID",
-    "kid_mean": "KID",
-    "fid_untrained": "FID untrained",
-    "d_loss": "d_loss",
-    "g_loss": "g_loss",
-    "train_seconds": "train s",
-    "train_images_per_second": "img/s",
-    "params_generator": "G params",
+    "model": ("Model", ""),
+    "fid": ("FID", ".2f"),
+    "kid_mean": ("KID", ".4f"),
+    "fid_untrained": ("FID untrained", ".2f"),
+    "kid_untrained_mean": ("KID untrained", ".4f"),
+    "d_loss": ("d_loss", ".3f"),
+    "g_loss": ("g_loss", ".3f"),
+    "train_seconds": ("train s", ".0f"),
+    "train_images_per_second": ("img/s", ".0f"),
+    "params_generator": ("G params", ""),
 }
 
 
 def protocol_line(protocol: dict) -> str:
+    accuracy = protocol.get("backbone_test_accuracy")
     return (
-        f"Backbone {protocol['backbone']} (weights sha256 {protocol['backbone_weights_sha256'][:12]}…, "
+        f"Backbone {protocol['backbone']} (weights sha256 {protocol['backbone_weights_sha256'][:12]}…"
+        f"{f', test accuracy {accuracy:.4f}' if accuracy is not None else ''}, "
         f"input {protocol['backbone_input_size']} px, resize: {protocol['backbone_resize']}); "
         f"{protocol['n_generated']} generated vs {protocol['n_reference']} {protocol['dataset']} "
         f"{protocol['reference_split']} images; KID {protocol['kid_subsets']} subsets of "
@@ -60,8 +64,9 @@ def leaderboard(cfg: Config, metrics_dir: Path = Path("reports/metrics")) -> tup
     ]
     for backbone, group in table.groupby("backbone", sort=True):
         parts += [f"## Backbone: {backbone}", "", protocol_line(group["_protocol"].iloc[0]), ""]
-        shown = group[list(COLUMNS)].rename(columns=COLUMNS)
-        parts.append(shown.to_markdown(index=False, floatfmt=".4g"))
+        shown = group[list(COLUMNS)].rename(columns={k: title for k, (title, _) in COLUMNS.items()})
+        formats = [fmt or "g" for _, fmt in COLUMNS.values()]
+        parts.append(shown.to_markdown(index=False, floatfmt=formats, intfmt=","))
         parts.append("")
     parts += ["## Samples", ""]
     parts += [f"- {family}: ![{family}](samples/{family}/grid.png)" for family in cfg.families]

@@ -91,3 +91,57 @@ def test_a_bad_value_in_params_yaml_fails_before_any_work(
     assert result.returncode == 2
     assert len(error_lines(result)) == 1 and "train.lr_g" in error_lines(result)[0]
     assert not (work / "artifacts").exists()
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_rerun_ends_like_an_uninterrupted_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+    import time
+
+    import torch
+
+    overrides = [
+        "data=shapes",
+        "data.n_train=200",
+        "data.n_test=50",
+        "train.steps=120",
+        "train.batch_size=16",
+        "train.checkpoint_every=1000",
+        "train.num_threads=1",
+    ]
+    runs = {}
+    for name in ("straight", "interrupted"):
+        work = write_params(tmp_path / name, overrides, monkeypatch)
+        assert run_stage(work, "prepare").returncode == 0
+        runs[name] = work
+    assert run_stage(runs["straight"], "train", "--family", "dcgan3").returncode == 0
+
+    work = runs["interrupted"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stages.train", "--family", "dcgan3"],
+        cwd=work,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while "train:" not in (line := proc.stderr.readline()) or "%" not in line:  # the progress bar is up
+        assert time.time() < deadline and proc.poll() is None, "train never started"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    checkpoint = torch.load(work / "checkpoints/dcgan3/last.pt", weights_only=True)
+    assert 0 < checkpoint["step"] < 120
+    assert not (work / "artifacts/dcgan3/generator.pt").exists()
+
+    resumed = run_stage(work, "train", "--family", "dcgan3")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from checkpoints/dcgan3/last.pt at step {checkpoint['step']}" in resumed.stderr
+    assert not (work / "checkpoints/dcgan3/last.pt").exists()
+    a = torch.load(runs["straight"] / "artifacts/dcgan3/generator.pt", weights_only=True)["state_dict"]
+    b = torch.load(work / "artifacts/dcgan3/generator.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (runs["straight"] / "reports/losses/dcgan3.csv").read_text() == (
+        work / "reports/losses/dcgan3.csv"
+    ).read_text()

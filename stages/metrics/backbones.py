@@ -31,6 +31,7 @@ class BackboneInfo:
     num_features: int
     input_size: int
     resize: str
+    test_accuracy: float | None = None  # classifier backbones: on the dataset's test split
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)

@@ -89,8 +89,8 @@ class FeaturenetConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = 1500
-    batch_size: int = 64
+    steps: int = 3000
+    batch_size: int = 32
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5

@@ -102,9 +102,13 @@ def load_classifier(path: str | Path) -> FeatureBackbone:
     from stages.featurenet import load_featurenet
 
     model, info = load_featurenet(path)
-    size = 32
     backbone_info = BackboneInfo(
-        "featurenet", sha256_file(path), model.num_features, size, "none (native size)"
+        "featurenet",
+        sha256_file(path),
+        model.num_features,
+        int(info["image_size"]),
+        "none (native size)",
+        round(float(info["test_accuracy"]), 4),
     )
     return FeatureBackbone(model, backbone_info, lambda net, x: net.embed(x))
 

@@ -107,7 +107,7 @@ def train_gan(
     start, seconds = 0, 0.0
 
     if checkpoint is not None and checkpoint.is_file():
-        state = load_torch(checkpoint, map_location=device)
+        state = load_torch(checkpoint)  # CPU: RNG states must be CPU tensors; weights move on load
         if state.get("fingerprint") == fingerprint:
             generator.load_state_dict(state["generator"])
             discriminator.load_state_dict(state["discriminator"])
@@ -116,9 +116,9 @@ def train_gan(
             sched_g.load_state_dict(state["sched_g"])
             sched_d.load_state_dict(state["sched_d"])
             sampler.load_state_dict(state["sampler"])
-            noise.set_state(state["noise"].cpu() if device.type == "cpu" else state["noise"])
-            torch.set_rng_state(state["torch_rng"].cpu())
-            history = state["history"].cpu()
+            noise.set_state(state["noise"])
+            torch.set_rng_state(state["torch_rng"])
+            history = state["history"]
             start, seconds = int(state["step"]), float(state["seconds"])
             log.info("resuming from %s at step %d of %d", checkpoint, start, steps)
         else:

@@ -40,6 +40,13 @@ class GanLoss(str, Enum):
     bce = "bce"  # non-saturating BCE on logits (Goodfellow et al.)
     hinge = "hinge"
     lsgan = "lsgan"
+    wasserstein = "wasserstein"  # WGAN critic loss; pair with model.clip (weight clipping)
+    wasserstein_gp = "wasserstein_gp"  # WGAN-GP: gradient penalty of weight model.gp_weight
+
+
+class Optimizer(str, Enum):
+    adam = "adam"
+    rmsprop = "rmsprop"  # the WGAN paper's choice (momentum-free, for the clipped critic)
 
 
 class Backbone(str, Enum):
@@ -115,11 +122,19 @@ class TrainConfig:
 class ModelConfig:
     arch: str = "dcgan3"  # a name in stages.models.ARCHITECTURES
     latent_dim: int = 128
+    width: int = 0  # channel width of architectures that take one (sngan); 0 = its default
     loss: GanLoss = GanLoss.bce
-    d_steps: int = 1  # discriminator updates per generator update
-    # None = use train.lr_g / train.lr_d
+    d_steps: int = 1  # discriminator (critic) updates per generator update: WGAN's n_critic
+    optimizer: Optimizer = Optimizer.adam
+    # None = use train.lr_g / lr_d / beta1 / beta2 (TTUR = different lr_g and lr_d)
     lr_g: Optional[float] = None  # noqa: UP045 (OmegaConf needs typing.Optional)
     lr_d: Optional[float] = None  # noqa: UP045
+    beta1: Optional[float] = None  # noqa: UP045
+    beta2: Optional[float] = None  # noqa: UP045
+    clip: float = 0.0  # WGAN weight clipping: every D weight kept in [-clip, clip]; 0 = off
+    gp_weight: float = 10.0  # lambda of the gradient penalty (loss wasserstein_gp)
+    # G keeps an exponential moving average of its weights for sampling; 0 = off
+    ema_decay: float = 0.0
 
 
 @dataclass
@@ -193,6 +208,21 @@ def _check_values(cfg: Config, source: str) -> None:
         )
         need(model.latent_dim > 0, f"models.{name}.latent_dim", model.latent_dim, "must be > 0")
         need(model.d_steps >= 1, f"models.{name}.d_steps", model.d_steps, "must be >= 1")
+        need(
+            model.width == 0 or (model.width > 0 and ARCHITECTURES[model.arch].has_width),
+            f"models.{name}.width",
+            model.width,
+            f"{model.arch} has a fixed width (use 0)" if model.width > 0 else "must be >= 0",
+        )
+        for key in ("lr_g", "lr_d"):
+            value = getattr(model, key)
+            need(value is None or value > 0, f"models.{name}.{key}", value, "must be > 0 (or null)")
+        for key in ("beta1", "beta2"):
+            value = getattr(model, key)
+            need(value is None or 0 <= value < 1, f"models.{name}.{key}", value, "in [0, 1) (or null)")
+        need(model.clip >= 0, f"models.{name}.clip", model.clip, "must be >= 0 (0 = no clipping)")
+        need(model.gp_weight > 0, f"models.{name}.gp_weight", model.gp_weight, "must be > 0")
+        need(0 <= model.ema_decay < 1, f"models.{name}.ema_decay", model.ema_decay, "in [0, 1) (0 = off)")
     t = cfg.train
     need(t.steps > 0, "train.steps", t.steps, "must be > 0")
     need(t.batch_size > 0, "train.batch_size", t.batch_size, "must be > 0")

@@ -20,30 +20,47 @@ import torch
 from stages.config import Config, load_params
 from stages.device import resolve_device, set_threads
 from stages.errors import UserError, run_main
-from stages.featurenet import featurenet_path
+from stages.featurenet import featurenet_path, load_featurenet
 from stages.io import read_json, write_json
-from stages.metrics.backbones import extract_features, load_backbone
+from stages.metrics.backbones import load_backbone
 from stages.metrics.fid import fid_from_reference, kid
-from stages.models import build_gan
 from stages.reference_stats import load_reference
-from stages.sampling import generated_batches, load_generator
+from stages.sampling import build_untrained, generated_batches, load_generator
 from stages.train import generator_path
 
 log = logging.getLogger("evaluate")
 
 
-def score_generator(generator, latent_dim: int, backbone, reference: dict, cfg: Config, device) -> dict:  # noqa: ANN001
-    """FID/KID of `eval.n_samples` seeded samples against the cached reference."""
+@torch.inference_mode()
+def score_generator(  # noqa: PLR0913
+    generator,  # noqa: ANN001
+    latent_dim: int,
+    backbone,  # noqa: ANN001
+    reference: dict,
+    cfg: Config,
+    device: torch.device,
+    classifier: torch.nn.Module | None = None,
+) -> dict:
+    """FID/KID of `eval.n_samples` seeded samples against the cached reference. With a
+    conditional generator and a `classifier`, also the share of samples classified as the
+    class they were generated for."""
     e = cfg.eval
     tick = time.perf_counter()
-    batches = generated_batches(generator, e.n_samples, latent_dim, e.seed, device, e.batch_size)
-    features = extract_features(backbone, batches, device)
+    backbone.to(device)
+    features, correct, labelled = [], 0, 0
+    for images, labels in generated_batches(generator, e.n_samples, latent_dim, e.seed, device, e.batch_size):
+        features.append(backbone(images).double().cpu())
+        if labels is not None and classifier is not None:
+            correct += int((classifier(images).argmax(dim=1).cpu() == labels).sum())
+            labelled += len(labels)
+    features = torch.cat(features)
     seconds = time.perf_counter() - tick
     kid_mean, kid_std = kid(reference["kid_features"], features, e.kid_subset_size, e.kid_subsets, e.seed)
     return {
         "fid": round(fid_from_reference(reference, features), 4),
         "kid_mean": round(kid_mean, 6),
         "kid_std": round(kid_std, 6),
+        "class_accuracy": round(correct / labelled, 4) if labelled else None,
         "seconds": seconds,
     }
 
@@ -61,18 +78,24 @@ def run(cfg: Config, family: str) -> dict:
             f"({ref_protocol['backbone']['name']}); run `dvc repro -f reference_stats`"
         )
     generator, info = load_generator(generator_path(family))
+    # does a generated "cat" classify as a cat? (the evaluation classifier, whatever the FID backbone)
+    classifier = (
+        load_featurenet(featurenet_path(cfg.data.name))[0].to(device) if generator.n_classes else None
+    )
     log.info("scoring %s: %d samples, backbone %s", family, cfg.eval.n_samples, backbone.info.name)
-    trained = score_generator(generator, info["latent_dim"], backbone, reference, cfg, device)
+    trained = score_generator(generator, info["latent_dim"], backbone, reference, cfg, device, classifier)
 
     torch.manual_seed(cfg.train.seed)  # the same initial weights the training run started from
-    untrained_g, _ = build_gan(info["arch"], info["latent_dim"], info["image_size"])
-    untrained = score_generator(untrained_g, info["latent_dim"], backbone, reference, cfg, device)
+    untrained = score_generator(build_untrained(info), info["latent_dim"], backbone, reference, cfg, device)
 
     summary = read_json(Path("reports/train") / family / "summary.json")
     metrics = {
+        "arch": summary["arch"],
+        "arch_family": summary["arch_family"],
         "fid": trained["fid"],
         "kid_mean": trained["kid_mean"],
         "kid_std": trained["kid_std"],
+        "class_accuracy": trained["class_accuracy"],
         "fid_untrained": untrained["fid"],
         "kid_untrained_mean": untrained["kid_mean"],
         "d_loss": summary["d_loss"],

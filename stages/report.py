@@ -16,19 +16,27 @@ from stages.config import Config, load_params
 from stages.errors import run_main
 from stages.io import read_json, write_text
 
-# metrics key -> (column title, number format)
+# metrics key -> (column title, number format); empty cells where a model has no value
 COLUMNS = {
     "model": ("Model", ""),
+    "arch_family": ("family", ""),
+    "params_generator": ("G params", ","),
+    "params_discriminator": ("D params", ","),
     "fid": ("FID", ".2f"),
     "kid_mean": ("KID", ".4f"),
+    "class_accuracy": ("class acc", ".3f"),
     "fid_untrained": ("FID untrained", ".2f"),
-    "kid_untrained_mean": ("KID untrained", ".4f"),
     "d_loss": ("d_loss", ".3f"),
     "g_loss": ("g_loss", ".3f"),
     "train_seconds": ("train s", ".0f"),
     "train_images_per_second": ("img/s", ".0f"),
-    "params_generator": ("G params", ""),
 }
+
+
+def _cell(value: object, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return format(value, fmt) if fmt else str(value)
 
 
 def protocol_line(protocol: dict) -> str:
@@ -64,12 +72,27 @@ def leaderboard(cfg: Config, metrics_dir: Path = Path("reports/metrics")) -> tup
     ]
     for backbone, group in table.groupby("backbone", sort=True):
         parts += [f"## Backbone: {backbone}", "", protocol_line(group["_protocol"].iloc[0]), ""]
-        shown = group[list(COLUMNS)].rename(columns={k: title for k, (title, _) in COLUMNS.items()})
-        formats = [fmt or "g" for _, fmt in COLUMNS.values()]
-        parts.append(shown.to_markdown(index=False, floatfmt=formats, intfmt=","))
+        shown = pd.DataFrame(
+            {title: [_cell(v, fmt) for v in group[key]] for key, (title, fmt) in COLUMNS.items()}
+        )
+        parts.append(
+            shown.to_markdown(
+                index=False,
+                disable_numparse=True,
+                colalign=[("left" if not fmt else "right") for _, fmt in COLUMNS.values()],
+            )
+        )
         parts.append("")
+    parts += [
+        "class acc: share of a conditional model's samples that the evaluation classifier "
+        "assigns to the class they were generated for (chance is 1 / classes).",
+        "",
+    ]
     parts += ["## Samples", ""]
-    parts += [f"- {family}: ![{family}](samples/{family}/grid.png)" for family in cfg.families]
+    parts += [
+        f"- {family}: ![{family}](samples/{family}/grid.png) (10 more grids of 100 in samples/{family}/)"
+        for family in cfg.families
+    ]
     csv = table.drop(columns=["_protocol"])
     return "\n".join(parts) + "\n", csv
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 from torchvision.utils import make_grid
 
@@ -21,13 +21,30 @@ def fixed_noise(count: int, latent_dim: int, seed: int) -> torch.Tensor:
     return torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed + 12345))
 
 
+def is_conditional(generator: nn.Module) -> bool:
+    return getattr(generator, "n_classes", 0) > 0
+
+
+def balanced_labels(start: int, count: int, n_classes: int) -> torch.Tensor:
+    """Labels start, start+1, ... modulo n_classes: every class equally often."""
+    return torch.arange(start, start + count) % n_classes
+
+
 @torch.inference_mode()
 def sample_images(
-    generator: nn.Module, z: torch.Tensor, device: torch.device, batch_size: int = 500
+    generator: nn.Module,
+    z: torch.Tensor,
+    device: torch.device,
+    labels: torch.Tensor | None = None,
+    batch_size: int = 500,
 ) -> torch.Tensor:
-    """Generate uint8 images (N, 3, H, W) from z, in batches, on `device`."""
+    """Generate uint8 images (N, 3, H, W) from z (and labels, for a conditional G) on `device`."""
     generator.eval().to(device)
-    out = [to_uint8(generator(chunk.to(device))).cpu() for chunk in z.split(batch_size)]
+    out = []
+    for start in range(0, z.shape[0], batch_size):
+        chunk = z[start : start + batch_size].to(device)
+        y = None if labels is None else labels[start : start + batch_size].to(device)
+        out.append(to_uint8(generator(chunk, y)).cpu())
     return torch.cat(out)
 
 
@@ -38,28 +55,67 @@ def generated_batches(
     seed: int,
     device: torch.device,
     batch_size: int,
-) -> Iterator[torch.Tensor]:
-    """Yield `count` uint8 samples in batches, seeded, generated on `device`."""
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Yield (uint8 samples, labels or None) in batches, seeded, generated on `device`.
+    A conditional generator gets every class equally often."""
     rng = torch.Generator().manual_seed(seed)
     generator.eval().to(device)
+    n_classes = getattr(generator, "n_classes", 0)
     for start in range(0, count, batch_size):
         n = min(batch_size, count - start)
         z = torch.randn(n, latent_dim, generator=rng)
+        labels = balanced_labels(start, n, n_classes) if n_classes else None
         with torch.inference_mode():
-            yield to_uint8(generator(z.to(device)))
+            images = to_uint8(generator(z.to(device), None if labels is None else labels.to(device)))
+        yield images, labels
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int) -> None:
-    """uint8 (N, 3, H, W) to one PNG grid, nrow images per row, 2 px black padding."""
+def grid_inputs(
+    generator: nn.Module, rows: int, cols: int, latent_dim: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """z (and labels) for a grid: `cols` per row; a conditional G gets one row per class.
+    Returns (z, labels, images per row)."""
+    n_classes = getattr(generator, "n_classes", 0)
+    if n_classes:
+        labels = torch.arange(n_classes).repeat_interleave(cols)
+        return fixed_noise(len(labels), latent_dim, seed), labels, cols
+    return fixed_noise(rows * cols, latent_dim, seed), None, cols
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int, row_names: list[str] | None = None) -> None:
+    """uint8 (N, 3, H, W) to one PNG grid, nrow images per row, 2 px black padding; with
+    `row_names`, a white margin on the left names each row (e.g. the class)."""
     grid = make_grid(images, nrow=nrow, padding=2, pad_value=0)
-    array = grid.permute(1, 2, 0).numpy().astype(np.uint8)
+    picture = Image.fromarray(grid.permute(1, 2, 0).numpy().astype(np.uint8))
+    if row_names:
+        font = ImageFont.load_default_imagefont()  # bitmap font: the same pixels everywhere
+        margin = 8 + max(int(font.getlength(name)) for name in row_names)
+        labelled = Image.new("RGB", (picture.width + margin, picture.height), "white")
+        labelled.paste(picture, (margin, 0))
+        draw = ImageDraw.Draw(labelled)
+        row_height = images.shape[-2] + 2
+        for i, name in enumerate(row_names):
+            draw.text((4, 2 + i * row_height + row_height // 2 - 6), name, fill="black", font=font)
+        picture = labelled
     with atomic_path(path) as tmp:
-        Image.fromarray(array).save(tmp, format="PNG")
+        picture.save(tmp, format="PNG")
 
 
 def load_generator(path: str | Path) -> tuple[nn.Module, dict]:
     """Rebuild a generator saved by the train stage; returns (generator in eval mode, info)."""
     info = load_torch(path)
-    generator, _ = build_gan(info["arch"], info["latent_dim"], info["image_size"])
+    generator = build_untrained(info)
     generator.load_state_dict(info["state_dict"])
     return generator.eval(), info
+
+
+def build_untrained(info: dict) -> nn.Module:
+    """A freshly initialised generator of the architecture that `info` (a saved generator) names."""
+    generator, _ = build_gan(
+        info["arch"],
+        info["latent_dim"],
+        info["image_size"],
+        n_classes=len(info["classes"]),
+        width=info["width"],
+    )
+    return generator

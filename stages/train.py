@@ -3,7 +3,10 @@
     python -m stages.train --family dcgan3
 
 Writes artifacts/<family>/generator.pt, reports/losses/<family>.csv (per step, for
-`dvc plots show`), reports/train/<family>/summary.json and reports/samples/<family>/grid.png.
+`dvc plots show`), reports/train/<family>/summary.json and reports/samples/<family>/:
+grid.png (fixed noise, the same z at every run) and set_01..set_10.png, the deck's
+"generate 1000" visual check (10 grids of 100). A conditional model's grids have one
+row per class, named in a left margin.
 A resumable checkpoint lives in checkpoints/<family>/ (outside DVC's outputs, which DVC
 deletes before a run) and is removed once the run has finished.
 """
@@ -21,9 +24,9 @@ from stages.data.dataset import dataset_fingerprint, load_prepared
 from stages.device import resolve_device, set_threads
 from stages.errors import UserError, run_main
 from stages.io import save_torch, write_json, write_text
-from stages.models import count_parameters
+from stages.models import ARCHITECTURES, count_parameters
 from stages.prepare import prepared_dir
-from stages.sampling import fixed_noise, sample_images, save_grid
+from stages.sampling import grid_inputs, is_conditional, sample_images, save_grid
 from stages.training import HISTORY_COLUMNS, train_gan
 
 log = logging.getLogger("train")
@@ -73,16 +76,15 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
         {
             "arch": model_cfg.arch,
             "latent_dim": model_cfg.latent_dim,
+            "width": model_cfg.width,
             "image_size": image_size,
             "classes": data.classes,
+            "ema": model_cfg.ema_decay > 0,
             "state_dict": {k: v.cpu() for k, v in generator.state_dict().items()},
         },
     )
-    z = fixed_noise(cfg.train.grid_size**2, model_cfg.latent_dim, cfg.train.seed)
-    save_grid(
-        sample_images(generator, z, device),
-        Path("reports/samples") / family / "grid.png",
-        cfg.train.grid_size,
+    write_sample_grids(
+        generator, data.classes, cfg.train.grid_size, model_cfg.latent_dim, cfg.train.seed, device, family
     )
     write_text(Path("reports/losses") / f"{family}.csv", history_csv(result.history))
 
@@ -90,6 +92,8 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
     summary = {
         "family": family,
         "arch": model_cfg.arch,
+        "arch_family": ARCHITECTURES[model_cfg.arch].family,
+        "conditional": ARCHITECTURES[model_cfg.arch].conditional,
         "steps": cfg.train.steps,
         "batch_size": cfg.train.batch_size,
         "d_loss": round(float(tail[:, 1].mean()), 6),
@@ -110,6 +114,28 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
         result.seconds,
     )
     return summary
+
+
+SAMPLE_SETS = 10  # the deck's generate_1000: 10 grids of 100 samples
+
+
+def write_sample_grids(
+    generator: torch.nn.Module,
+    classes: list[str],
+    grid_size: int,
+    latent_dim: int,
+    seed: int,
+    device: torch.device,
+    family: str,
+) -> None:
+    """reports/samples/<family>/grid.png (fixed noise) and set_01..set_10.png (new noise each)."""
+    out = Path("reports/samples") / family
+    row_names = classes if is_conditional(generator) else None
+    for index in range(SAMPLE_SETS + 1):
+        # seed + 0 is the fixed-noise grid; each set has a seed of its own
+        z, labels, per_row = grid_inputs(generator, grid_size, grid_size, latent_dim, seed + 1000 * index)
+        name = "grid.png" if index == 0 else f"set_{index:02d}.png"
+        save_grid(sample_images(generator, z, device, labels), out / name, per_row, row_names)
 
 
 def _fingerprint(cfg: Config, family: str, data_dir: Path) -> str:

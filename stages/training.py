@@ -12,6 +12,7 @@ the same weights as one that never stopped.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import signal
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from stages.config import LrSchedule, ModelConfig, TrainConfig
+from stages.config import LrSchedule, ModelConfig, Optimizer, TrainConfig
 from stages.data.dataset import BatchSampler, ImageSet
 from stages.io import load_torch, save_torch
 from stages.losses import make_objective
@@ -79,20 +80,17 @@ def train_gan(
     a run with the same `fingerprint`; `stop_at` simulates an interruption (tests)."""
     torch.manual_seed(train_cfg.seed)
     image_size = data.images.shape[-1]
-    generator, discriminator = build_gan(model_cfg.arch, model_cfg.latent_dim, image_size)
+    generator, discriminator = build_gan(
+        model_cfg.arch, model_cfg.latent_dim, image_size, n_classes=len(data.classes), width=model_cfg.width
+    )
     memory_format = torch.channels_last if train_cfg.channels_last else torch.contiguous_format
     generator.to(device, memory_format=memory_format)
     discriminator.to(device, memory_format=memory_format)
-    objective = make_objective(model_cfg.loss)
-
-    fused = device.type == "cuda"  # fused Adam is CUDA-only; foreach is the CPU default
-    betas = (train_cfg.beta1, train_cfg.beta2)
-    opt_g = torch.optim.Adam(
-        generator.parameters(), lr=model_cfg.lr_g or train_cfg.lr_g, betas=betas, fused=fused
-    )
-    opt_d = torch.optim.Adam(
-        discriminator.parameters(), lr=model_cfg.lr_d or train_cfg.lr_d, betas=betas, fused=fused
-    )
+    # the copy of G that samples are drawn from when model.ema_decay > 0
+    ema = copy.deepcopy(generator).requires_grad_(False) if model_cfg.ema_decay > 0 else None
+    objective = make_objective(model_cfg)
+    opt_g = make_optimizer(generator, model_cfg.lr_g or train_cfg.lr_g, train_cfg, model_cfg, device)
+    opt_d = make_optimizer(discriminator, model_cfg.lr_d or train_cfg.lr_d, train_cfg, model_cfg, device)
     steps = train_cfg.steps
 
     def factor(step: int) -> float:
@@ -119,6 +117,8 @@ def train_gan(
             noise.set_state(state["noise"])
             torch.set_rng_state(state["torch_rng"])
             history = state["history"]
+            if ema is not None:
+                ema.load_state_dict(state["ema"])
             start, seconds = int(state["step"]), float(state["seconds"])
             log.info("resuming from %s at step %d of %d", checkpoint, start, steps)
         else:
@@ -143,6 +143,7 @@ def train_gan(
                 "noise": noise.get_state(),
                 "torch_rng": torch.get_rng_state(),
                 "history": history,
+                "ema": ema.state_dict() if ema is not None else None,
             },
         )
 
@@ -186,11 +187,15 @@ def train_gan(
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
+                if model_cfg.clip > 0:
+                    clip_weights(discriminator, model_cfg.clip)
             with autocast:
                 g_loss = objective.generator(discriminator, fake, labels)
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
+            if ema is not None:
+                ema_update(ema, generator, ema_decay_at(model_cfg.ema_decay, step))
             sched_g.step()
             sched_d.step()
             pending.append(torch.stack([d_loss.detach(), g_loss.detach()]))
@@ -219,7 +224,42 @@ def train_gan(
         log.warning("losses became non-finite at step %d: training diverged", first)
     # real images drawn per second, the figure GAN papers and benchmarks quote
     images_seen = steps * batch * model_cfg.d_steps
-    return TrainResult(generator, discriminator, history, seconds, images_seen)
+    return TrainResult(ema if ema is not None else generator, discriminator, history, seconds, images_seen)
+
+
+def make_optimizer(
+    network: nn.Module, lr: float, train_cfg: TrainConfig, model_cfg: ModelConfig, device: torch.device
+) -> torch.optim.Optimizer:
+    """Adam (betas from the model, else from train) or RMSprop, as the family's config says."""
+    fused = device.type == "cuda"  # fused kernels are CUDA-only; foreach is the CPU default
+    if model_cfg.optimizer == Optimizer.rmsprop:
+        return torch.optim.RMSprop(network.parameters(), lr=lr)
+    beta1 = train_cfg.beta1 if model_cfg.beta1 is None else model_cfg.beta1
+    beta2 = train_cfg.beta2 if model_cfg.beta2 is None else model_cfg.beta2
+    return torch.optim.Adam(network.parameters(), lr=lr, betas=(beta1, beta2), fused=fused)
+
+
+@torch.no_grad()
+def clip_weights(network: nn.Module, clip: float) -> None:
+    """WGAN's weight clipping: every parameter of the critic into [-clip, clip]."""
+    for param in network.parameters():
+        param.clamp_(-clip, clip)
+
+
+def ema_decay_at(decay: float, step: int) -> float:
+    """The EMA decay at `step`, warmed up as TensorFlow's ExponentialMovingAverage does, so
+    the average is not dominated by the random initial weights in short runs."""
+    return min(decay, (1 + step) / (10 + step))
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, live: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * live for parameters; buffers (batch-norm
+    statistics) are copied, as they are averages already."""
+    ema_params = list(ema.parameters())
+    torch._foreach_lerp_(ema_params, [p.detach() for p in live.parameters()], 1 - decay)
+    for mine, theirs in zip(ema.buffers(), live.buffers(), strict=True):
+        mine.copy_(theirs)
 
 
 @contextlib.contextmanager

@@ -63,5 +63,37 @@ def test_unknown_architecture_lists_the_known_ones(monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(REPO)
     values = compose()
     values["models"]["dcgan3"]["arch"] = "dcgan99"
-    with pytest.raises(UserError, match=r"models\.dcgan3\.arch='dcgan99'.*known architectures: dcgan3"):
+    with pytest.raises(
+        UserError, match=r"models\.dcgan3\.arch='dcgan99'.*known architectures: .*dcgan3, dcgan4"
+    ):
         validate(values)
+
+
+@pytest.mark.parametrize(
+    ("family", "key", "value", "pattern"),
+    [
+        ("dcgan3", "width", 64, r"models\.dcgan3\.width=64 is invalid: dcgan3 has a fixed width"),
+        ("sngan", "ema_decay", 1.0, r"models\.sngan\.ema_decay=1\.0 is invalid"),
+        ("wgan1", "clip", -0.01, r"models\.wgan1\.clip=-0\.01 is invalid"),
+        ("wgan_gp", "beta2", 1.5, r"models\.wgan_gp\.beta2=1\.5 is invalid"),
+        ("wgan1", "optimizer", "sgd", r"models\.wgan1\.optimizer"),
+        ("wgan1", "loss", "wasserstein_typo", r"models\.wgan1\.loss"),
+    ],
+)
+def test_bad_family_settings_are_rejected(family, key, value, pattern, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.chdir(REPO)
+    values = compose()
+    values["models"][family][key] = value
+    with pytest.raises(UserError, match=pattern):
+        validate(values)
+
+
+def test_every_family_can_be_picked_with_one_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    cfg = validate(compose(["families=[wgan_gp,sngan,cgan3]"]))
+    assert cfg.families == ["wgan_gp", "sngan", "cgan3"]
+    assert cfg.models["wgan_gp"].loss.value == "wasserstein_gp" and cfg.models["wgan_gp"].d_steps == 5
+    # and a family can be given another architecture's config under a new name
+    cfg = validate(compose(["+model@models.relu_b=dcgan_relu", "families=[relu_b]"]))
+    assert cfg.models["relu_b"].arch == "dcgan_relu"
+    assert len(validate(compose(["profile=gpu"])).families) == 17

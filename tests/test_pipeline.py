@@ -69,6 +69,12 @@ def test_exp_run_on_shapes_writes_finite_metrics_and_a_leaderboard(fresh_repo: P
     assert (fresh_repo / "reports/samples/dcgan3/grid.png").stat().st_size > 1000
     losses = (fresh_repo / "reports/losses/dcgan3.csv").read_text().splitlines()
     assert losses[0] == "step,d_loss,g_loss,lr_g,lr_d" and len(losses) == 61
+    # the conditional family: class accuracy of its samples, and 10 more grids of 100
+    conditional = json.loads((fresh_repo / "reports/metrics/cgan1.json").read_text())
+    assert 0 <= conditional["class_accuracy"] <= 1 and metrics["class_accuracy"] is None
+    assert conditional["arch_family"] == "CGAN" and conditional["params_generator"] > 0
+    assert len(list((fresh_repo / "reports/samples/cgan1").glob("set_*.png"))) == 10
+    assert "| cgan1" in board
     # Up to date afterwards: nothing re-runs.
     status = sh([dvc(), "status", "--json"], fresh_repo)
     assert json.loads(status.stdout) == {}
@@ -90,11 +96,14 @@ def test_an_override_reruns_only_what_depends_on_it(fresh_repo: Path) -> None:
         fresh_repo,
     )
     ran = [line for line in result.stdout.splitlines() if line.startswith("Running stage")]
-    assert ran == [
-        "Running stage 'train@dcgan3':",
+    assert sorted(ran) == [
+        "Running stage 'evaluate@cgan1':",
         "Running stage 'evaluate@dcgan3':",
         "Running stage 'report':",
+        "Running stage 'train@cgan1':",
+        "Running stage 'train@dcgan3':",
     ]
+    assert ran[-1] == "Running stage 'report':"
     lrs = [
         float(line.split(",")[3])
         for line in (fresh_repo / "reports/losses/dcgan3.csv").read_text().splitlines()[1:]

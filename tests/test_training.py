@@ -11,9 +11,19 @@ import torch
 
 from stages.config import Config, GanLoss, LrSchedule
 from stages.data.dataset import BatchSampler, ImageSet
-from stages.training import Interrupted, lr_factor, train_gan
+from stages.losses import WassersteinGP, gradient_penalty
+from stages.training import (
+    Interrupted,
+    clip_weights,
+    ema_decay_at,
+    ema_update,
+    lr_factor,
+    make_optimizer,
+    train_gan,
+)
 
 CPU = torch.device("cpu")
+ALL_FAMILIES = [p.stem for p in (Path(__file__).resolve().parents[1] / "conf/model").glob("*.yaml")]
 
 
 def small_run(cfg: Config, **train_overrides) -> tuple:  # noqa: ANN003
@@ -100,3 +110,115 @@ def test_a_checkpoint_of_other_params_is_not_resumed(
     fresh = train_gan(train, model, tiny_shapes, CPU, checkpoint, "new-params", progress=False)
     straight = train_gan(train, model, tiny_shapes, CPU, progress=False)
     assert torch.equal(fresh.history, straight.history)
+
+
+@pytest.mark.parametrize("family", sorted(ALL_FAMILIES))
+def test_one_step_of_every_family_gives_finite_losses(
+    base_config: Config, tiny_shapes: ImageSet, family: str
+) -> None:
+    train = dataclasses.replace(base_config.train, steps=1, batch_size=8, log_every=1)
+    result = train_gan(train, base_config.models[family], tiny_shapes, CPU, progress=False)
+    assert torch.isfinite(result.history[:, 1:3]).all()
+    images = result.generator.eval()(
+        torch.randn(2, base_config.models[family].latent_dim), torch.tensor([1, 2])
+    )
+    assert torch.isfinite(images).all()
+
+
+class LinearCritic(torch.nn.Module):
+    """D(x) = sum(w * x): its gradient is w at every x."""
+
+    def __init__(self, weight: float) -> None:
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.weight * x.flatten(1).sum(1)
+
+
+class QuadraticCritic(torch.nn.Module):
+    """D(x) = |x|^2 / 2: its gradient is x itself."""
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return 0.5 * x.flatten(1).square().sum(1)
+
+
+def test_gradient_penalty_equals_the_hand_computed_value() -> None:
+    real, fake = torch.ones(3, 1, 2, 2), -torch.ones(3, 1, 2, 2)
+    labels = torch.zeros(3, dtype=torch.long)
+    # linear critic: |grad| = |w| * sqrt(4 pixels) = 2w wherever the point is, so GP = (2w - 1)^2
+    assert gradient_penalty(LinearCritic(0.5), real, fake, labels).item() == pytest.approx(0.0)
+    assert gradient_penalty(LinearCritic(1.5), real, fake, labels).item() == pytest.approx(4.0)
+    # quadratic critic: grad = x = eps * 1 + (1 - eps) * (-1) = 2 eps - 1 on each of 4 pixels
+    torch.manual_seed(7)
+    eps = torch.rand(3, 1, 1, 1).flatten()
+    expected = ((2 * (2 * eps - 1).abs() - 1) ** 2).mean()
+    torch.manual_seed(7)
+    assert gradient_penalty(QuadraticCritic(), real, fake, labels).item() == pytest.approx(expected.item())
+    # and the objective adds weight * GP to the Wasserstein loss (critic scores are 2w*... = 0 here)
+    objective = WassersteinGP(weight=10.0)
+    torch.manual_seed(7)
+    loss = objective.discriminator(QuadraticCritic(), real, fake, labels)
+    # D(real) = D(fake) = 2, so the Wasserstein part is 0 and the loss is 10 * GP
+    assert loss.item() == pytest.approx(10 * expected.item())
+
+
+def test_weight_clipping_keeps_every_critic_weight_within_clip(
+    base_config: Config, tiny_shapes: ImageSet
+) -> None:
+    model = dataclasses.replace(
+        base_config.models["wgan1"], lr_d=0.5, d_steps=2
+    )  # a big lr would leave the box
+    train = dataclasses.replace(base_config.train, steps=2, batch_size=8)
+    result = train_gan(train, model, tiny_shapes, CPU, progress=False)
+    weights = torch.cat([p.detach().flatten() for p in result.discriminator.parameters()])
+    assert weights.abs().max().item() <= model.clip
+    assert weights.abs().max().item() == pytest.approx(model.clip)  # and the clip was reached, so it acted
+
+    huge = torch.nn.Linear(4, 4)
+    with torch.no_grad():
+        huge.weight.fill_(3.0)
+    clip_weights(huge, 0.01)
+    assert huge.weight.detach().abs().max().item() == pytest.approx(0.01)
+
+
+def test_ema_moves_toward_the_live_weights_by_the_decay() -> None:
+    live, ema = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    with torch.no_grad():
+        live.weight.fill_(1.0)
+        ema.weight.fill_(0.0)
+        live.running_mean.fill_(5.0)
+    ema_update(ema, live, decay=0.9)
+    assert torch.allclose(ema.weight, torch.full((3,), 0.1))  # 0.9 * 0 + 0.1 * 1
+    ema_update(ema, live, decay=0.9)
+    assert torch.allclose(ema.weight, torch.full((3,), 0.19))  # 0.9 * 0.1 + 0.1 * 1
+    assert torch.equal(ema.running_mean, live.running_mean)  # statistics are copied, not averaged
+    # warm-up: early steps follow the live weights closely, later ones use the stated decay
+    assert ema_decay_at(0.999, 0) == pytest.approx(0.1)
+    assert ema_decay_at(0.999, 100_000) == 0.999
+
+
+def test_an_ema_run_samples_from_the_averaged_generator(base_config: Config, tiny_shapes: ImageSet) -> None:
+    train = dataclasses.replace(base_config.train, steps=3, batch_size=8)
+    plain = train_gan(train, base_config.models["dcgan3"], tiny_shapes, CPU, progress=False)
+    averaged = train_gan(
+        train,
+        dataclasses.replace(base_config.models["dcgan3"], ema_decay=0.5),
+        tiny_shapes,
+        CPU,
+        progress=False,
+    )
+    # same seed, same live trajectory: the EMA generator must differ from the live one
+    assert torch.equal(plain.history, averaged.history)
+    a = torch.cat([p.flatten() for p in plain.generator.parameters()])
+    b = torch.cat([p.flatten() for p in averaged.generator.parameters()])
+    assert not torch.allclose(a, b)
+    assert not any(p.requires_grad for p in averaged.generator.parameters())
+
+
+def test_rmsprop_is_used_when_the_family_says_so(base_config: Config) -> None:
+    net = torch.nn.Linear(2, 2)
+    rms = make_optimizer(net, 5e-5, base_config.train, base_config.models["wgan1"], CPU)
+    adam = make_optimizer(net, 1e-4, base_config.train, base_config.models["wgan_gp"], CPU)
+    assert isinstance(rms, torch.optim.RMSprop) and rms.param_groups[0]["lr"] == 5e-5
+    assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["betas"] == (0.0, 0.9)

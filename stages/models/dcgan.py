@@ -1,89 +1,272 @@
-"""DCGAN family of the GAN-101 deck, ported from Keras layer by layer.
+"""DCGAN family: the deck's models 1-5 and the fourth seed's two ablations of model 3.
 
-Keras defaults kept: glorot-uniform weights with zero bias, 'same' padding, nearest
-UpSampling2D. The sigmoid output of D becomes a logit (the loss applies the sigmoid).
+Ported from the Keras descriptions layer by layer. Where the deck names an initialiser
+it is used (RandomNormal 0.02); elsewhere Keras' default glorot-uniform. Where the deck
+lists a stack of transposed convolutions without saying what sits between them, the
+DCGAN convention is used (batch norm + the model's activation) and the docstring says so.
 """
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import nn
+
+from stages.models.layers import (
+    Discriminator,
+    Generator,
+    Reshape,
+    SelfAttention,
+    conv_same,
+    conv_transpose_same,
+    keras_bn,
+    keras_init,
+    normal_init,
+    prelu,
+    sn,
+    start_size,
+)
+
+Pair = tuple[Generator, Discriminator]
 
 
-class Reshape(nn.Module):
-    def __init__(self, *shape: int) -> None:
-        super().__init__()
-        self.shape = shape
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.view(x.shape[0], *self.shape)
-
-
-def keras_init(module: nn.Module) -> None:
-    """Keras' default initialisation: glorot-uniform kernels, zero biases."""
-    for layer in module.modules():
-        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.xavier_uniform_(layer.weight)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
-
-
-class Generator(nn.Module):
-    """Maps z (N, latent_dim) to images (N, C, H, W) in [-1, 1]."""
-
-    def __init__(self, latent_dim: int, body: nn.Sequential) -> None:
-        super().__init__()
-        self.latent_dim = latent_dim
-        self.body = body
-
-    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        return self.body(z)
+def upsample_generator(
+    latent_dim: int, image_size: int, channels: int, in_dim: int | None = None
+) -> nn.Sequential:
+    """DCGAN 1's G: Dense 256*s*s -> LeakyReLU 0.2 -> s x s x 256 -> 3 x [UpSampling2D,
+    Conv 128 3x3, LeakyReLU 0.2] -> Conv C 3x3 tanh. `in_dim` > latent_dim for a CGAN."""
+    s = start_size(image_size, 3, "dcgan1")
+    layers: list[nn.Module] = [
+        nn.Linear(in_dim or latent_dim, 256 * s * s),
+        nn.LeakyReLU(0.2),
+        Reshape(256, s, s),
+    ]
+    cin = 256
+    for _ in range(3):
+        layers += [nn.Upsample(scale_factor=2), conv_same(cin, 128, 3), nn.LeakyReLU(0.2)]
+        cin = 128
+    layers += [conv_same(128, channels, 3), nn.Tanh()]
+    return nn.Sequential(*layers)
 
 
-class Discriminator(nn.Module):
-    """Maps images (N, C, H, W) in [-1, 1] to real/fake logits (N,)."""
-
-    def __init__(self, body: nn.Sequential) -> None:
-        super().__init__()
-        self.body = body
-
-    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
-        return self.body(x).squeeze(1)
+def dcgan1_features(channels: int) -> nn.Sequential:
+    """DCGAN 1's D body: Conv 64 3x3 s1, then 128, 128, 256 3x3 s2, LeakyReLU 0.2 each; flattened."""
+    layers: list[nn.Module] = [conv_same(channels, 64, 3), nn.LeakyReLU(0.2)]
+    for cin, cout in ((64, 128), (128, 128), (128, 256)):
+        layers += [conv_same(cin, cout, 3, stride=2), nn.LeakyReLU(0.2)]
+    return nn.Sequential(*layers, nn.Flatten())
 
 
-def build_dcgan3(latent_dim: int, image_size: int = 32, channels: int = 3) -> tuple[Generator, Discriminator]:
-    """DCGAN 3 (deck, 'Third Model'): the deck's best unconditional DCGAN, FID 47.8 there.
-
-    G: Dense 128*8*8 -> LeakyReLU 0.2 -> 8x8x128 -> [UpSampling, Conv 128 3x3, LeakyReLU]
-       -> UpSampling, Conv C 3x3, tanh.
-    D: Conv 64 3x3 s2 -> LeakyReLU 0.2 -> Conv 128 3x3 s2 -> LeakyReLU 0.2 -> Flatten -> Dense 1.
-    """
-    if image_size % 4:
-        raise ValueError(f"dcgan3 needs an image size divisible by 4, got {image_size}")
-    base = image_size // 4
-    generator = Generator(
-        latent_dim,
-        nn.Sequential(
-            nn.Linear(latent_dim, 128 * base * base),
-            nn.LeakyReLU(0.2),
-            Reshape(128, base, base),
-            nn.Upsample(scale_factor=2, mode="nearest"),
-            nn.Conv2d(128, 128, 3, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Upsample(scale_factor=2, mode="nearest"),
-            nn.Conv2d(128, channels, 3, padding=1),
-            nn.Tanh(),
-        ),
-    )
+def build_dcgan1(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:
+    """DCGAN 1 (FID 53.2 in the deck): upsampling G; D ends Flatten -> Dropout 0.4 -> Dense 1."""
+    s = image_size // 8
+    generator = Generator(latent_dim, upsample_generator(latent_dim, image_size, channels))
     discriminator = Discriminator(
-        nn.Sequential(
-            nn.Conv2d(channels, 64, 3, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(64, 128, 3, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Flatten(),
-            nn.Linear(128 * base * base, 1),
-        )
+        dcgan1_features(channels), nn.Sequential(nn.Dropout(0.4), nn.Linear(256 * s * s, 1))
     )
+    keras_init(generator)
+    keras_init(discriminator)
+    return generator, discriminator
+
+
+def transpose_generator(
+    latent_dim: int,
+    image_size: int,
+    channels: int,
+    widths: tuple[int, ...],
+    kernel: int,
+    activation: type[nn.Module] | None = None,
+    bn_momentum: float = 0.99,
+    spectral: bool = False,
+    in_dim: int | None = None,
+    dense_activation: nn.Module | None = None,
+    attention_after: int | None = None,
+) -> nn.Sequential:
+    """Dense widths[0]*s*s -> [BN, activation] -> reshape -> Conv2DTranspose stride 2 to each
+    further width (with BN + activation between) -> Conv2DTranspose C, tanh.
+
+    widths[0] is the dense map's depth; one transposed conv per further width plus the
+    output one, each doubling the size. activation None = LeakyReLU 0.2; PReLU is per channel.
+    `attention_after` = i puts a self-attention layer after the i-th inner transposed conv.
+    """
+    doublings = len(widths)
+    s = start_size(image_size, doublings, "transpose generator")
+
+    def act(c: int) -> nn.Module:
+        return prelu(c) if activation is nn.PReLU else (activation or _leaky)()
+
+    dense_units = widths[0] * s * s
+    layers: list[nn.Module] = [nn.Linear(in_dim or latent_dim, dense_units)]
+    if dense_activation is not None:
+        layers.append(dense_activation)
+    layers += [keras_bn(dense_units, bn_momentum, dims=1), act(dense_units)]
+    layers.append(Reshape(widths[0], s, s))
+    for i, (cin, cout) in enumerate(zip(widths, widths[1:], strict=False)):
+        layers += [
+            sn(conv_transpose_same(cin, cout, kernel), spectral),
+            keras_bn(cout, bn_momentum),
+            act(cout),
+        ]
+        if i == attention_after:
+            layers.append(SelfAttention(cout))
+    layers += [conv_transpose_same(widths[-1], channels, kernel), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
+def _leaky() -> nn.Module:
+    return nn.LeakyReLU(0.2)
+
+
+def dcgan2_generator(latent_dim: int, image_size: int, channels: int) -> nn.Sequential:
+    """DCGAN 2's G: Dense 128*8*8 -> BN (Keras momentum 0.8) -> LeakyReLU -> 8x8x128 ->
+    ConvT 128 5x5 s2 -> [BN, LeakyReLU: the DCGAN convention] -> ConvT C 5x5 s2 tanh."""
+    return transpose_generator(latent_dim, image_size, channels, (128, 128), 5, bn_momentum=0.8)
+
+
+def dcgan2_discriminator(channels: int, image_size: int, attention: nn.Module | None = None) -> Discriminator:
+    """DCGAN 2's D: Conv 64 5x5 s2 -> LeakyReLU -> Conv 128 5x5 s2 -> BN 0.8 -> LeakyReLU ->
+    Flatten -> Dropout 0.4 -> Dense 1. `attention` goes after the first block (SADCGAN 1)."""
+    s = image_size // 4
+    layers: list[nn.Module] = [conv_same(channels, 64, 5, stride=2), nn.LeakyReLU(0.2)]
+    if attention is not None:
+        layers.append(attention)
+    layers += [conv_same(64, 128, 5, stride=2), keras_bn(128, 0.8), nn.LeakyReLU(0.2), nn.Flatten()]
+    return Discriminator(nn.Sequential(*layers), nn.Sequential(nn.Dropout(0.4), nn.Linear(128 * s * s, 1)))
+
+
+def build_dcgan2(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:
+    """DCGAN 2 (FID 54.3): transposed convolutions in G, batch norm in D, N(0, 0.02) weights."""
+    generator = Generator(latent_dim, dcgan2_generator(latent_dim, image_size, channels))
+    discriminator = dcgan2_discriminator(channels, image_size)
+    normal_init(generator)
+    normal_init(discriminator)
+    return generator, discriminator
+
+
+def dcgan3_generator(
+    latent_dim: int, image_size: int, channels: int, activation: type[nn.Module] = nn.LeakyReLU
+) -> nn.Sequential:
+    """DCGAN 3's G: Dense 128*8*8 -> act -> 8x8x128 -> UpSampling, Conv 128 3x3, act ->
+    UpSampling, Conv C 3x3, tanh. act = LeakyReLU 0.2 (the deck) or ReLU (dcgan_relu)."""
+    s = start_size(image_size, 2, "dcgan3")
+
+    def act() -> nn.Module:
+        return nn.LeakyReLU(0.2) if activation is nn.LeakyReLU else activation()
+
+    return nn.Sequential(
+        nn.Linear(latent_dim, 128 * s * s),
+        act(),
+        Reshape(128, s, s),
+        nn.Upsample(scale_factor=2),
+        conv_same(128, 128, 3),
+        act(),
+        nn.Upsample(scale_factor=2),
+        conv_same(128, channels, 3),
+        nn.Tanh(),
+    )
+
+
+def dcgan3_discriminator(
+    channels: int, image_size: int, input_bn: bool = False, attention: nn.Module | None = None
+) -> Discriminator:
+    """DCGAN 3's D: Conv 64 3x3 s2 -> LeakyReLU -> Conv 128 3x3 s2 -> LeakyReLU -> Flatten ->
+    Dense 1. `input_bn`: batch norm after the first conv (the fourth seed's ablation, which
+    the DCGAN paper advises against); `attention` goes after the first block (SADCGAN 2)."""
+    s = image_size // 4
+    layers: list[nn.Module] = [conv_same(channels, 64, 3, stride=2)]
+    if input_bn:
+        layers.append(keras_bn(64))
+    layers.append(nn.LeakyReLU(0.2))
+    if attention is not None:
+        layers.append(attention)
+    layers += [conv_same(64, 128, 3, stride=2), nn.LeakyReLU(0.2), nn.Flatten()]
+    return Discriminator(nn.Sequential(*layers), nn.Linear(128 * s * s, 1))
+
+
+def build_dcgan3(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:
+    """DCGAN 3 (the deck's best unconditional DCGAN, FID 47.8 there)."""
+    generator = Generator(latent_dim, dcgan3_generator(latent_dim, image_size, channels))
+    discriminator = dcgan3_discriminator(channels, image_size)
+    keras_init(generator)
+    keras_init(discriminator)
+    return generator, discriminator
+
+
+def build_dcgan_bn_input(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:
+    """Fourth seed, ablation i: DCGAN 3 with batch norm on D's input layer."""
+    generator = Generator(latent_dim, dcgan3_generator(latent_dim, image_size, channels))
+    discriminator = dcgan3_discriminator(channels, image_size, input_bn=True)
+    keras_init(generator)
+    keras_init(discriminator)
+    return generator, discriminator
+
+
+def build_dcgan_relu(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:
+    """Fourth seed, ablation ii: DCGAN 3 with ReLU instead of LeakyReLU in G."""
+    generator = Generator(latent_dim, dcgan3_generator(latent_dim, image_size, channels, nn.ReLU))
+    discriminator = dcgan3_discriminator(channels, image_size)
+    keras_init(generator)
+    keras_init(discriminator)
+    return generator, discriminator
+
+
+def dcgan4_generator(
+    latent_dim: int, image_size: int, channels: int, attention_after: int | None = None
+) -> nn.Sequential:
+    """DCGAN 4's G: Dense 512*4*4 -> BN -> PReLU -> 4x4x512 -> ConvT 256, 128 5x5 s2 [BN,
+    PReLU between: the DCGAN convention] -> ConvT C 5x5 s2 tanh."""
+    return transpose_generator(
+        latent_dim,
+        image_size,
+        channels,
+        (512, 256, 128),
+        5,
+        activation=nn.PReLU,
+        attention_after=attention_after,
+    )
+
+
+def dcgan4_discriminator(channels: int, image_size: int) -> Discriminator:
+    """DCGAN 4's D: 4 x [spectral-norm Conv 64/128/256/512 4x4 s2, LeakyReLU 0.2, Dropout 0.3]
+    -> Flatten -> Dense 1."""
+    s = start_size(image_size, 4, "dcgan4")
+    layers: list[nn.Module] = []
+    cin = channels
+    for cout in (64, 128, 256, 512):
+        layers += [sn(conv_same(cin, cout, 4, stride=2)), nn.LeakyReLU(0.2), nn.Dropout(0.3)]
+        cin = cout
+    return Discriminator(nn.Sequential(*layers, nn.Flatten()), nn.Linear(512 * s * s, 1))
+
+
+def build_dcgan4(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:
+    """DCGAN 4 (FID 61.8): PReLU in G, spectral normalisation in D, N(0, 0.02) weights."""
+    generator = Generator(latent_dim, dcgan4_generator(latent_dim, image_size, channels))
+    discriminator = dcgan4_discriminator(channels, image_size)
+    normal_init(generator)
+    normal_init(discriminator)
+    return generator, discriminator
+
+
+def upsample_block(cin: int, cout: int, last: bool) -> list[nn.Module]:
+    """The deck's `upsample_block`: UpSampling2D, Conv 3x3 (no bias), then BN + LeakyReLU
+    0.2 for inner blocks, tanh for the last."""
+    layers: list[nn.Module] = [nn.Upsample(scale_factor=2), conv_same(cin, cout, 3, bias=last)]
+    return layers + ([nn.Tanh()] if last else [keras_bn(cout), nn.LeakyReLU(0.2)])
+
+
+def build_dcgan5(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:
+    """DCGAN 5 (FID 62.5): Dense 512*2*2 (no bias) -> LeakyReLU -> 2x2x512 -> upsample blocks
+    128, 64, 64, C (2 -> 32 px). D is DCGAN 3's. The last block keeps a bias: with no batch
+    norm after it, a bias-free output conv could not shift its colours."""
+    s = start_size(image_size, 4, "dcgan5")
+    layers: list[nn.Module] = [
+        nn.Linear(latent_dim, 512 * s * s, bias=False),
+        nn.LeakyReLU(0.2),
+        Reshape(512, s, s),
+    ]
+    widths = (512, 128, 64, 64, channels)
+    for i, (cin, cout) in enumerate(zip(widths, widths[1:], strict=False)):
+        layers += upsample_block(cin, cout, last=i == len(widths) - 2)
+    generator = Generator(latent_dim, nn.Sequential(*layers))
+    discriminator = dcgan3_discriminator(channels, image_size)
     keras_init(generator)
     keras_init(discriminator)
     return generator, discriminator

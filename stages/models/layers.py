@@ -1,0 +1,142 @@
+"""Building blocks shared by the model families.
+
+Keras-to-PyTorch notes that apply to every family ported from the deck:
+- Keras BatchNormalization(momentum=m) keeps m of the old running average; PyTorch's
+  momentum is the weight of the new batch, so Keras 0.8 (and its 0.99 default) become
+  0.2 (and 0.01); Keras' epsilon is 1e-3.
+- Keras 'same' padding: kernel k stride 1 -> padding k // 2; Conv2DTranspose stride 2
+  doubles the size, which in PyTorch is padding (k - 1) // 2 and output_padding k % 2.
+- A sigmoid output layer becomes a logit: the losses apply the sigmoid themselves.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+class Reshape(nn.Module):
+    def __init__(self, *shape: int) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.view(x.shape[0], *self.shape)
+
+
+def keras_bn(channels: int, momentum: float = 0.99, dims: int = 2) -> nn.Module:
+    """BatchNormalization with Keras' `momentum` (see the module docstring)."""
+    norm = nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d
+    return norm(channels, momentum=1 - momentum, eps=1e-3)
+
+
+def conv_same(cin: int, cout: int, k: int, stride: int = 1, bias: bool = True) -> nn.Conv2d:
+    """Conv2D(padding='same'): stride 1 keeps the size, stride 2 halves it."""
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2 if k % 2 else k // 2 - 1, bias=bias)
+
+
+def conv_transpose_same(cin: int, cout: int, k: int, bias: bool = True) -> nn.ConvTranspose2d:
+    """Conv2DTranspose(strides=2, padding='same'): doubles the spatial size."""
+    return nn.ConvTranspose2d(cin, cout, k, stride=2, padding=(k - 1) // 2, output_padding=k % 2, bias=bias)
+
+
+def prelu(channels: int) -> nn.PReLU:
+    """Keras PReLU starts at alpha 0. Keras keeps one alpha per element; here one per
+    channel (the usual PyTorch choice: a per-pixel slope ties the model to one size)."""
+    return nn.PReLU(channels, init=0.0)
+
+
+def keras_init(module: nn.Module) -> None:
+    """Keras' default initialisation: glorot-uniform kernels, zero biases."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.xavier_uniform_(_weight(layer))
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+def normal_init(module: nn.Module, std: float = 0.02) -> None:
+    """RandomNormal(stddev=0.02) kernels and zero biases, as DCGAN and the deck's later models."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(_weight(layer), 0.0, std)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+def _weight(layer: nn.Module) -> Tensor:
+    # a spectral-normalised layer keeps the raw weight as parametrizations.weight.original
+    if hasattr(layer, "parametrizations"):
+        return layer.parametrizations.weight.original
+    return layer.weight
+
+
+def sn(layer: nn.Module, enabled: bool = True) -> nn.Module:
+    """Spectral normalisation (Miyato et al.) of a layer's weight, one power iteration per step."""
+    return spectral_norm(layer) if enabled else layer
+
+
+class SelfAttention(nn.Module):
+    """SAGAN self-attention (Zhang et al. 2019): 1x1 query/key (C/8) and value (C)
+    projections, softmax over all positions, and out = x + gamma * attention, with the
+    learned gamma starting at 0 so a new layer is the identity until training moves it."""
+
+    def __init__(self, channels: int, spectral: bool = False) -> None:
+        super().__init__()
+        inner = max(1, channels // 8)
+        self.query = sn(nn.Conv2d(channels, inner, 1, bias=False), spectral)
+        self.key = sn(nn.Conv2d(channels, inner, 1, bias=False), spectral)
+        self.value = sn(nn.Conv2d(channels, channels, 1, bias=False), spectral)
+        self.gamma = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        q = self.query(x).flatten(2).transpose(1, 2)  # (N, HW, C/8)
+        k = self.key(x).flatten(2).transpose(1, 2)
+        v = self.value(x).flatten(2).transpose(1, 2)  # (N, HW, C)
+        # the fused kernel (flash / memory-efficient) where the device has one
+        attended = F.scaled_dot_product_attention(q, k, v, scale=1.0)
+        return x + self.gamma * attended.transpose(1, 2).reshape(n, c, h, w)
+
+
+class Generator(nn.Module):
+    """Maps z (N, latent_dim) to images (N, C, H, W) in [-1, 1]. A conditional generator
+    (n_classes > 0) gets the one-hot label concatenated to z, as the deck's CGANs."""
+
+    def __init__(self, latent_dim: int, body: nn.Module, n_classes: int = 0) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.n_classes = n_classes
+        self.body = body
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        if self.n_classes:
+            z = torch.cat([z, F.one_hot(labels, self.n_classes).to(z.dtype)], dim=1)
+        return self.body(z)
+
+
+class Discriminator(nn.Module):
+    """Maps images (N, C, H, W) in [-1, 1] to real/fake logits (N,): `features` gives a
+    vector per image, `head` scores it. A conditional one (n_classes > 0) concatenates
+    the one-hot label to the features before the head, as the deck's CGANs."""
+
+    def __init__(self, features: nn.Module, head: nn.Module, n_classes: int = 0) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        self.features = features
+        self.head = head
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        h = self.features(x)
+        if self.n_classes:
+            h = torch.cat([h, F.one_hot(labels, self.n_classes).to(h.dtype)], dim=1)
+        return self.head(h).squeeze(1)
+
+
+def start_size(image_size: int, doublings: int, arch: str) -> int:
+    """Side of the first feature map of a generator that doubles it `doublings` times."""
+    if image_size % 2**doublings:
+        raise ValueError(f"{arch} needs an image size divisible by {2**doublings}, got {image_size}")
+    return image_size // 2**doublings

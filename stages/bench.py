@@ -1,6 +1,6 @@
 """Benchmark: training and evaluation images per second on this machine.
 
-    python -m stages.bench [--steps 100] [--device auto] [--families dcgan3]
+    python -m stages.bench [--steps 100] [--device auto] [--families dcgan3 cgan1 | all]
 
 Trains each family for --steps steps on random uint8 CIFAR-sized data through the same
 loop as the pipeline (after warm-up steps that are not timed), and pushes generated
@@ -22,7 +22,7 @@ import torch
 from stages.config import Backbone, Device, EvalConfig, load_params
 from stages.data.dataset import ImageSet
 from stages.device import resolve_device, set_threads
-from stages.errors import run_main
+from stages.errors import UserError, run_main
 from stages.metrics.backbones import FeatureBackbone, inception_weights_path, load_inception
 from stages.models.featurenet import FeatureNet
 from stages.training import train_gan
@@ -51,6 +51,8 @@ def bench_training(cfg, family: str, steps: int, device: torch.device) -> dict: 
     result = train_gan(timed, cfg.models[family], data, device, progress=False)
     return {
         "train_images_per_second": round(result.images_seen / result.seconds, 1),
+        # one step = d_steps critic updates + one generator update (5 + 1 for the WGANs)
+        "milliseconds_per_step": round(1000 * result.seconds / steps, 1),
         "batch_size": cfg.train.batch_size,
         "steps": steps,
         "peak_memory_mb": round(peak_memory_mb(device), 1),
@@ -78,7 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--device", default="auto", choices=[d.value for d in Device])
-    parser.add_argument("--families", nargs="*", default=None, help="default: the families in params")
+    parser.add_argument(
+        "--families", nargs="*", default=None, help="default: the families in params; `all`: every models entry"
+    )
     parser.add_argument("--inception-images", type=int, default=0, help="0 = 50 on CPU, 5000 on GPU")
     args = parser.parse_args(argv)
     cfg = load_params(args.params)
@@ -92,11 +96,15 @@ def main(argv: list[str] | None = None) -> None:
         "train": {},
         "eval_images_per_second": {},
     }
-    for family in args.families or cfg.families:
-        figures["train"][family] = bench_training(cfg, family, args.steps, device)
+    families = list(cfg.models) if args.families == ["all"] else (args.families or cfg.families)
+    for family in families:
+        if family not in cfg.models:
+            raise UserError(f"--families {family}: no models.{family} in {args.params}")
+        result = figures["train"][family] = bench_training(cfg, family, args.steps, device)
         print(
-            f"train {family:12s} {figures['train'][family]['train_images_per_second']:>10.1f} img/s "
-            f"(batch {cfg.train.batch_size}, peak {figures['train'][family]['peak_memory_mb']:.0f} MB)"
+            f"train {family:15s} {result['train_images_per_second']:>10.1f} img/s "
+            f"{result['milliseconds_per_step']:>8.1f} ms/step "
+            f"(batch {cfg.train.batch_size}, peak {result['peak_memory_mb']:.0f} MB)"
         )
 
     classifier = FeatureNet(10, cfg.featurenet.width, tuple(cfg.featurenet.convs))

@@ -17,8 +17,8 @@ from stages.models.layers import (
     SelfAttention,
     conv_same,
     conv_transpose_same,
+    initialised,
     keras_bn,
-    keras_init,
     normal_init,
     prelu,
     sn,
@@ -62,9 +62,7 @@ def build_dcgan1(latent_dim: int, image_size: int = 32, channels: int = 3, **_: 
     discriminator = Discriminator(
         dcgan1_features(channels), nn.Sequential(nn.Dropout(0.4), nn.Linear(256 * s * s, 1))
     )
-    keras_init(generator)
-    keras_init(discriminator)
-    return generator, discriminator
+    return initialised(generator, discriminator)
 
 
 def transpose_generator(
@@ -136,9 +134,7 @@ def build_dcgan2(latent_dim: int, image_size: int = 32, channels: int = 3, **_: 
     """DCGAN 2 (FID 54.3): transposed convolutions in G, batch norm in D, N(0, 0.02) weights."""
     generator = Generator(latent_dim, dcgan2_generator(latent_dim, image_size, channels))
     discriminator = dcgan2_discriminator(channels, image_size)
-    normal_init(generator)
-    normal_init(discriminator)
-    return generator, discriminator
+    return initialised(generator, discriminator, normal_init)
 
 
 def dcgan3_generator(
@@ -185,27 +181,21 @@ def build_dcgan3(latent_dim: int, image_size: int = 32, channels: int = 3, **_: 
     """DCGAN 3 (the deck's best unconditional DCGAN, FID 47.8 there)."""
     generator = Generator(latent_dim, dcgan3_generator(latent_dim, image_size, channels))
     discriminator = dcgan3_discriminator(channels, image_size)
-    keras_init(generator)
-    keras_init(discriminator)
-    return generator, discriminator
+    return initialised(generator, discriminator)
 
 
 def build_dcgan_bn_input(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:
     """Fourth seed, ablation i: DCGAN 3 with batch norm on D's input layer."""
     generator = Generator(latent_dim, dcgan3_generator(latent_dim, image_size, channels))
     discriminator = dcgan3_discriminator(channels, image_size, input_bn=True)
-    keras_init(generator)
-    keras_init(discriminator)
-    return generator, discriminator
+    return initialised(generator, discriminator)
 
 
 def build_dcgan_relu(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:
     """Fourth seed, ablation ii: DCGAN 3 with ReLU instead of LeakyReLU in G."""
     generator = Generator(latent_dim, dcgan3_generator(latent_dim, image_size, channels, nn.ReLU))
     discriminator = dcgan3_discriminator(channels, image_size)
-    keras_init(generator)
-    keras_init(discriminator)
-    return generator, discriminator
+    return initialised(generator, discriminator)
 
 
 def dcgan4_generator(
@@ -240,9 +230,7 @@ def build_dcgan4(latent_dim: int, image_size: int = 32, channels: int = 3, **_: 
     """DCGAN 4 (FID 61.8): PReLU in G, spectral normalisation in D, N(0, 0.02) weights."""
     generator = Generator(latent_dim, dcgan4_generator(latent_dim, image_size, channels))
     discriminator = dcgan4_discriminator(channels, image_size)
-    normal_init(generator)
-    normal_init(discriminator)
-    return generator, discriminator
+    return initialised(generator, discriminator, normal_init)
 
 
 def upsample_block(cin: int, cout: int, last: bool) -> list[nn.Module]:
@@ -267,6 +255,4 @@ def build_dcgan5(latent_dim: int, image_size: int = 32, channels: int = 3, **_: 
         layers += upsample_block(cin, cout, last=i == len(widths) - 2)
     generator = Generator(latent_dim, nn.Sequential(*layers))
     discriminator = dcgan3_discriminator(channels, image_size)
-    keras_init(generator)
-    keras_init(discriminator)
-    return generator, discriminator
+    return initialised(generator, discriminator)

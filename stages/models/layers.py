@@ -11,6 +11,8 @@ Keras-to-PyTorch notes that apply to every family ported from the deck:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -133,6 +135,15 @@ class Discriminator(nn.Module):
         if self.n_classes:
             h = torch.cat([h, F.one_hot(labels, self.n_classes).to(h.dtype)], dim=1)
         return self.head(h).squeeze(1)
+
+
+def initialised(
+    generator: Generator, discriminator: Discriminator, init: Callable[[nn.Module], None] = keras_init
+) -> tuple[Generator, Discriminator]:
+    """The pair with `init` applied to G, then D (a fixed order: it fixes the random weights)."""
+    init(generator)
+    init(discriminator)
+    return generator, discriminator
 
 
 def start_size(image_size: int, doublings: int, arch: str) -> int:

@@ -12,7 +12,7 @@ from stages.models.dcgan import (
     dcgan3_discriminator,
     dcgan4_generator,
 )
-from stages.models.layers import Discriminator, Generator, SelfAttention, normal_init
+from stages.models.layers import Discriminator, Generator, SelfAttention, initialised, normal_init
 
 Pair = tuple[Generator, Discriminator]
 
@@ -21,9 +21,7 @@ def build_sadcgan1(latent_dim: int, image_size: int = 32, channels: int = 3, **_
     """SADCGAN 1 (FID 50.3): DCGAN 2 with self-attention after D's first block (16x16x64)."""
     generator = Generator(latent_dim, dcgan2_generator(latent_dim, image_size, channels))
     discriminator = dcgan2_discriminator(channels, image_size, attention=SelfAttention(64))
-    normal_init(generator)
-    normal_init(discriminator)
-    return generator, discriminator
+    return initialised(generator, discriminator, normal_init)
 
 
 def build_sadcgan2(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:
@@ -31,6 +29,4 @@ def build_sadcgan2(latent_dim: int, image_size: int = 32, channels: int = 3, **_
     3's D with self-attention after its first block (16x16x64)."""
     generator = Generator(latent_dim, dcgan4_generator(latent_dim, image_size, channels, attention_after=1))
     discriminator = dcgan3_discriminator(channels, image_size, attention=SelfAttention(64))
-    normal_init(generator)
-    normal_init(discriminator)
-    return generator, discriminator
+    return initialised(generator, discriminator, normal_init)

@@ -14,7 +14,7 @@ from stages.models.dcgan import (
     dcgan4_discriminator,
     upsample_generator,
 )
-from stages.models.layers import Discriminator, Generator, keras_init, normal_init
+from stages.models.layers import Discriminator, Generator, initialised, normal_init
 
 Pair = tuple[Generator, Discriminator]
 
@@ -24,15 +24,11 @@ def build_wgan1(latent_dim: int, image_size: int = 32, channels: int = 3, **_: i
     norm in the critic, so it also takes a gradient penalty (wgan_gp)."""
     generator = Generator(latent_dim, upsample_generator(latent_dim, image_size, channels))
     critic = dcgan3_discriminator(channels, image_size)
-    keras_init(generator)
-    keras_init(critic)
-    return generator, critic
+    return initialised(generator, critic)
 
 
 def build_wgan2(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:
     """WGAN 2 (FID 183): DCGAN 2's transposed-conv G, DCGAN 4's spectral-norm critic."""
     generator = Generator(latent_dim, dcgan2_generator(latent_dim, image_size, channels))
     critic = dcgan4_discriminator(channels, image_size)
-    normal_init(generator)
-    normal_init(critic)
-    return generator, critic
+    return initialised(generator, critic, normal_init)

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--device", default="auto", choices=[d.value for d in Device])
     parser.add_argument(
-        "--families", nargs="*", default=None, help="default: the families in params; `all`: every models entry"
+        "--families", nargs="*", default=None, help="default: the families in params; `all`: every model"
     )
     parser.add_argument("--inception-images", type=int, default=0, help="0 = 50 on CPU, 5000 on GPU")
     args = parser.parse_args(argv)

@@ -10,7 +10,8 @@ randomness from a CPU `torch.Generator`, so a seed fixes the result on every mac
 - `unsharp_mask`: the deck's sharpening, kept in [-1, 1] (its FID of 680,163 came from
   sharpened images leaving the range the metric expects).
 
-Not yet wired into the training loop or evaluation (issue 4): see the README.
+The training loop applies the first three when train.augment, train.diffaugment and
+train.cutmix say so (`augment_real`, `DiffAugmented`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+DIFFAUGMENT_OPS = ("color", "translation", "cutout")
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator, device: torch.device) -> Tensor:
@@ -71,7 +74,7 @@ def diff_augment(
         elif op == "cutout":
             images = _cutout(images, 1 / 2, generator)
         else:
-            raise ValueError(f"unknown DiffAugment op {op!r} (known: color, translation, cutout)")
+            raise ValueError(f"unknown DiffAugment op {op!r} (known: {', '.join(DIFFAUGMENT_OPS)})")
     return images
 
 
@@ -150,3 +153,31 @@ def unsharp_mask(images: Tensor, amount: float = 1.0, sigma: float = 1.0) -> Ten
     blurred = F.conv2d(blurred, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     blurred = F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
     return (images + amount * (images - blurred)).clamp(-1, 1)
+
+
+def augment_real(
+    real: Tensor, labels: Tensor, augment: bool, cutmix_p: float, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """The real batch as the loop feeds it to D: affine-augmented when `augment`, CutMix-ed
+    with probability `cutmix_p`. A CutMix image keeps the label of the part that covers
+    more of it (a conditional D scores one label per image)."""
+    if augment:
+        real = affine_augment(real, generator)
+    if cutmix_p > 0 and torch.rand((), generator=generator).item() < cutmix_p:
+        real, own, other, share = cutmix(real, labels, generator)
+        labels = torch.where(share >= 0.5, own, other)
+    return real, labels
+
+
+class DiffAugmented(nn.Module):
+    """D behind DiffAugment: every image it scores, real or fake, is augmented first, with
+    gradients flowing through to G. Attribute access falls through to the wrapped D."""
+
+    def __init__(self, discriminator: nn.Module, policy: str, generator: torch.Generator) -> None:
+        super().__init__()
+        self.discriminator = discriminator
+        self.policy = policy
+        self.generator = generator
+
+    def forward(self, images: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.discriminator(diff_augment(images, self.generator, self.policy), labels)

@@ -116,6 +116,10 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 250
     grid_size: int = 10  # the sample grid is grid_size x grid_size
+    # The deck's improvements, on the training device (stages.augmentations):
+    augment: bool = False  # real images: rotation 15 deg, shift 10%, horizontal flip
+    diffaugment: str = ""  # e.g. "color,translation,cutout": real and fake, before D
+    cutmix: float = 0.0  # probability that a real batch is CutMix-ed (label of the larger part)
 
 
 @dataclass
@@ -239,6 +243,16 @@ def _check_values(cfg: Config, source: str) -> None:
     need(0 < t.lr_end_factor <= 1, "train.lr_end_factor", t.lr_end_factor, "must be in (0, 1]")
     need(t.log_every > 0, "train.log_every", t.log_every, "must be > 0")
     need(t.checkpoint_every > 0, "train.checkpoint_every", t.checkpoint_every, "must be > 0")
+    from stages.augmentations import DIFFAUGMENT_OPS
+
+    ops = [op.strip() for op in t.diffaugment.split(",") if op.strip()]
+    need(
+        all(op in DIFFAUGMENT_OPS for op in ops),
+        "train.diffaugment",
+        t.diffaugment,
+        f"comma-separated ops from {', '.join(DIFFAUGMENT_OPS)} (or empty)",
+    )
+    need(0 <= t.cutmix <= 1, "train.cutmix", t.cutmix, "a probability in [0, 1]")
     e = cfg.eval
     need(e.n_samples >= 2, "eval.n_samples", e.n_samples, "must be >= 2")
     need(

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from stages.augmentations import DiffAugmented, augment_real
 from stages.config import LrSchedule, ModelConfig, Optimizer, TrainConfig
 from stages.data.dataset import BatchSampler, ImageSet
 from stages.io import load_torch, save_torch
@@ -101,6 +102,14 @@ def train_gan(
 
     sampler = BatchSampler(data.to(device), train_cfg.batch_size, train_cfg.seed)
     noise = torch.Generator(device=device).manual_seed(train_cfg.seed + 1)
+    # augmentation draws (CPU, saved in checkpoints): the same on every device
+    augment_rng = torch.Generator().manual_seed(train_cfg.seed + 2)
+    # what the objective sees as D: behind DiffAugment when train.diffaugment names ops
+    critic = (
+        DiffAugmented(discriminator, train_cfg.diffaugment, augment_rng)
+        if train_cfg.diffaugment.strip()
+        else discriminator
+    )
     history = torch.zeros(steps, len(HISTORY_COLUMNS), dtype=torch.float64)
     start, seconds = 0, 0.0
 
@@ -116,6 +125,7 @@ def train_gan(
             sampler.load_state_dict(state["sampler"])
             noise.set_state(state["noise"])
             torch.set_rng_state(state["torch_rng"])
+            augment_rng.set_state(state["augment_rng"])
             history = state["history"]
             if ema is not None:
                 ema.load_state_dict(state["ema"])
@@ -142,6 +152,7 @@ def train_gan(
                 "sampler": sampler.state_dict(),
                 "noise": noise.get_state(),
                 "torch_rng": torch.get_rng_state(),
+                "augment_rng": augment_rng.get_state(),
                 "history": history,
                 "ema": ema.state_dict() if ema is not None else None,
             },
@@ -176,6 +187,7 @@ def train_gan(
             discriminator.train()
             for d_step in range(model_cfg.d_steps):
                 real, labels = sampler.next()
+                real, labels = augment_real(real, labels, train_cfg.augment, train_cfg.cutmix, augment_rng)
                 z = torch.randn(batch, latent, device=device, generator=noise)
                 # The last D step's fakes keep their graph and feed the G step too (as in
                 # pytorch/examples' DCGAN): one generator forward fewer per step.
@@ -183,14 +195,14 @@ def train_gan(
                 with autocast, torch.set_grad_enabled(keep_graph):
                     fake = generator(z, labels)
                 with autocast:
-                    d_loss = objective.discriminator(discriminator, real, fake.detach(), labels)
+                    d_loss = objective.discriminator(critic, real, fake.detach(), labels)
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
                 if model_cfg.clip > 0:
                     clip_weights(discriminator, model_cfg.clip)
             with autocast:
-                g_loss = objective.generator(discriminator, fake, labels)
+                g_loss = objective.generator(critic, fake, labels)
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()

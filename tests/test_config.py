@@ -47,6 +47,13 @@ def test_hand_edited_params_are_validated_too(monkeypatch: pytest.MonkeyPatch) -
     [
         ("train", "steps", 0, r"train\.steps=0 is invalid"),
         ("train", "lr_milestones", [0.5, 0.2], r"train\.lr_milestones"),
+        (
+            "train",
+            "diffaugment",
+            "color,blur",
+            r"train\.diffaugment='color,blur' is invalid: comma-separated ops",
+        ),
+        ("train", "cutmix", 1.5, r"train\.cutmix=1\.5 is invalid"),
         ("eval", "kid_subset_size", 10**6, r"eval\.kid_subset_size"),
         (None, "families", ["nope"], r"families='nope' is invalid: no models\.nope"),
     ],

@@ -222,3 +222,34 @@ def test_rmsprop_is_used_when_the_family_says_so(base_config: Config) -> None:
     adam = make_optimizer(net, 1e-4, base_config.train, base_config.models["wgan_gp"], CPU)
     assert isinstance(rms, torch.optim.RMSprop) and rms.param_groups[0]["lr"] == 5e-5
     assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["betas"] == (0.0, 0.9)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"augment": True}, {"diffaugment": "color,translation,cutout"}, {"cutmix": 1.0}],
+    ids=["augment", "diffaugment", "cutmix"],
+)
+def test_each_improvement_trains_and_changes_the_run(
+    base_config: Config, tiny_shapes: ImageSet, options: dict
+) -> None:
+    train, model = small_run(base_config, steps=4)
+    baseline = train_gan(train, model, tiny_shapes, CPU, progress=False)
+    improved = train_gan(dataclasses.replace(train, **options), model, tiny_shapes, CPU, progress=False)
+    assert torch.isfinite(improved.history).all()
+    assert not torch.equal(baseline.history[:, 1:3], improved.history[:, 1:3])  # it acted
+
+
+def test_a_run_with_every_improvement_resumes_to_the_same_weights(
+    base_config: Config, tiny_shapes: ImageSet, tmp_path: Path
+) -> None:
+    train, _ = small_run(base_config, augment=True, diffaugment="color,translation,cutout", cutmix=0.5)
+    model = base_config.models["cgan1"]  # conditional: CutMix must hand D a label too
+    straight = train_gan(train, model, tiny_shapes, CPU, progress=False)
+    checkpoint = tmp_path / "last.pt"
+    with pytest.raises(Interrupted):
+        train_gan(train, model, tiny_shapes, CPU, checkpoint, "fp", stop_at=6, progress=False)
+    resumed = train_gan(train, model, tiny_shapes, CPU, checkpoint, "fp", progress=False)
+    for a, b in zip(
+        straight.generator.state_dict().values(), resumed.generator.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)

@@ -95,6 +95,42 @@ class FeaturenetConfig:
 
 
 @dataclass
+class OutliersConfig:
+    """Stage `outliers`: a convolutional autoencoder scores every training image by its
+    reconstruction error; the worst `fraction` is dropped (0 = the data passes through)."""
+
+    fraction: float = 0.0
+    epochs: int = 5
+    batch_size: int = 256
+    lr: float = 1e-3
+    width: int = 32  # channels of the first encoder layer (then 2x, 4x)
+    seed: int = 0
+    device: Device = Device.auto
+
+
+@dataclass
+class ExtraConfig:
+    """Stage `trainset`: the user's own images, appended to the training set. Keep them
+    under data/extra/ (a dependency of the stage) so DVC sees when they change."""
+
+    images: str = ""  # a folder of image files (any size and mode), all given `label`
+    mat: str = ""  # an SVHN-style .mat: X (H, W, 3, N) uint8 and y (N,) class indices
+    label: str = ""  # class name for the folder's images; for the .mat's too when set
+
+
+@dataclass
+class OversampleConfig:
+    """Stage `trainset`: resample with replacement after filtering and extras. Every
+    image is kept once and the rest is drawn, so no image is lost (sklearn's resample
+    would draw all of them)."""
+
+    # images in the training set afterwards; 0 = off, or with balance: classes x largest class
+    target: int = 0
+    balance: bool = False  # every class gets target / classes images (larger ones subsampled)
+    seed: int = 0
+
+
+@dataclass
 class TrainConfig:
     steps: int = 3000
     batch_size: int = 32
@@ -144,6 +180,10 @@ class ModelConfig:
 @dataclass
 class EvalConfig:
     backbone: Backbone = Backbone.auto
+    # unsharp mask on generated images before scoring (and in reports/eval_grids/): amount
+    # 0 = off. Output stays in [-1, 1] (the deck's FID of 680,163 came from lost scaling).
+    sharpen: float = 0.0
+    sharpen_sigma: float = 1.0
     # Path of torch-fidelity's weights-inception-2015-12-05-6726825d.pth; empty = torch hub cache
     inception_weights: str = ""
     n_samples: int = 5000
@@ -162,6 +202,9 @@ class Config:
     families: list[str] = field(default_factory=lambda: ["dcgan3"])
     data: DataConfig = field(default_factory=DataConfig)
     featurenet: FeaturenetConfig = field(default_factory=FeaturenetConfig)
+    outliers: OutliersConfig = field(default_factory=OutliersConfig)
+    extra: ExtraConfig = field(default_factory=ExtraConfig)
+    oversample: OversampleConfig = field(default_factory=OversampleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     models: dict[str, ModelConfig] = field(default_factory=dict)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -263,6 +306,17 @@ def _check_values(cfg: Config, source: str) -> None:
     )
     need(e.kid_subsets > 0, "eval.kid_subsets", e.kid_subsets, "must be > 0")
     need(e.n_reference >= 0, "eval.n_reference", e.n_reference, "must be >= 0 (0 = all)")
+    need(e.sharpen >= 0, "eval.sharpen", e.sharpen, "must be >= 0 (0 = off)")
+    need(e.sharpen_sigma > 0, "eval.sharpen_sigma", e.sharpen_sigma, "must be > 0")
+    o = cfg.outliers
+    need(0 <= o.fraction < 1, "outliers.fraction", o.fraction, "a share in [0, 1) (0 = off)")
+    need(o.epochs > 0, "outliers.epochs", o.epochs, "must be > 0")
+    need(o.batch_size > 0, "outliers.batch_size", o.batch_size, "must be > 0")
+    need(o.lr > 0, "outliers.lr", o.lr, "must be > 0")
+    need(o.width > 0, "outliers.width", o.width, "must be > 0")
+    need(cfg.oversample.target >= 0, "oversample.target", cfg.oversample.target, "must be >= 0 (0 = off)")
+    x = cfg.extra
+    need(not x.images or bool(x.label), "extra.label", x.label, "name the class of extra.images")
     need(cfg.data.image_size >= 8, "data.image_size", cfg.data.image_size, "must be >= 8")
     f = cfg.featurenet
     need(f.epochs > 0, "featurenet.epochs", f.epochs, "must be > 0")

@@ -5,7 +5,9 @@
 Writes reports/metrics/<family>.json: fid, kid_mean, kid_std, the same for the
 untrained generator (same architecture and seed: the floor every model must clear),
 the training figures, and `protocol` (backbone and weights sha256, sample counts,
-reference split, KID subsets, seed) so no number is read without its protocol.
+reference split, KID subsets, seed, post-processing) so no number is read without its
+protocol. reports/eval_grids/<family>.png is the fixed-noise grid as scored, after
+eval.sharpen (compare it with reports/samples/<family>/grid.png).
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
 
-from stages.config import Config, load_params
+from stages.augmentations import unsharp_mask
+from stages.config import Config, EvalConfig, load_params
 from stages.device import resolve_device, set_threads
 from stages.errors import UserError, run_main
 from stages.featurenet import featurenet_path, load_featurenet
@@ -25,7 +30,14 @@ from stages.io import read_json, write_json
 from stages.metrics.backbones import load_backbone
 from stages.metrics.fid import fid_from_reference, kid
 from stages.reference_stats import load_reference
-from stages.sampling import build_untrained, generated_batches, load_generator
+from stages.sampling import (
+    build_untrained,
+    generated_batches,
+    grid_inputs,
+    load_generator,
+    sample_images,
+    save_grid,
+)
 from stages.train import generator_path
 
 log = logging.getLogger("evaluate")
@@ -40,6 +52,7 @@ def score_generator(  # noqa: PLR0913
     cfg: Config,
     device: torch.device,
     classifier: torch.nn.Module | None = None,
+    postprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict:
     """FID/KID of `eval.n_samples` seeded samples against the cached reference. With a
     conditional generator and a `classifier`, also the share of samples classified as the
@@ -48,7 +61,8 @@ def score_generator(  # noqa: PLR0913
     tick = time.perf_counter()
     backbone.to(device)
     features, correct, labelled = [], 0, 0
-    for images, labels in generated_batches(generator, e.n_samples, latent_dim, e.seed, device, e.batch_size):
+    batches = generated_batches(generator, e.n_samples, latent_dim, e.seed, device, e.batch_size, postprocess)
+    for images, labels in batches:
         features.append(backbone(images).double().cpu())
         if labels is not None and classifier is not None:
             correct += int((classifier(images).argmax(dim=1).cpu() == labels).sum())
@@ -63,6 +77,14 @@ def score_generator(  # noqa: PLR0913
         "class_accuracy": round(correct / labelled, 4) if labelled else None,
         "seconds": seconds,
     }
+
+
+def sharpening(cfg: EvalConfig) -> tuple[Callable[[torch.Tensor], torch.Tensor] | None, str]:
+    """The post-processing of eval.sharpen and its name for the protocol."""
+    if cfg.sharpen == 0:
+        return None, "none"
+    name = f"unsharp_mask(amount={cfg.sharpen:g}, sigma={cfg.sharpen_sigma:g})"
+    return partial(unsharp_mask, amount=cfg.sharpen, sigma=cfg.sharpen_sigma), name
 
 
 def run(cfg: Config, family: str) -> dict:
@@ -82,11 +104,26 @@ def run(cfg: Config, family: str) -> dict:
     classifier = (
         load_featurenet(featurenet_path(cfg.data.name))[0].to(device) if generator.n_classes else None
     )
+    postprocess, postprocess_name = sharpening(cfg.eval)
     log.info("scoring %s: %d samples, backbone %s", family, cfg.eval.n_samples, backbone.info.name)
-    trained = score_generator(generator, info["latent_dim"], backbone, reference, cfg, device, classifier)
+    latent_dim = info["latent_dim"]
+    trained = score_generator(
+        generator, latent_dim, backbone, reference, cfg, device, classifier, postprocess
+    )
+    size = cfg.train.grid_size
+    z, labels, per_row = grid_inputs(generator, size, size, latent_dim, cfg.train.seed)
+    save_grid(
+        sample_images(generator, z, device, labels, postprocess=postprocess),
+        Path("reports/eval_grids") / f"{family}.png",
+        per_row,
+        info["classes"] if generator.n_classes else None,
+    )
 
     torch.manual_seed(cfg.train.seed)  # the same initial weights the training run started from
-    untrained = score_generator(build_untrained(info), info["latent_dim"], backbone, reference, cfg, device)
+    untrained_generator = build_untrained(info)
+    untrained = score_generator(
+        untrained_generator, latent_dim, backbone, reference, cfg, device, postprocess=postprocess
+    )
 
     summary = read_json(Path("reports/train") / family / "summary.json")
     metrics = {
@@ -116,6 +153,7 @@ def run(cfg: Config, family: str) -> dict:
             "kid_subset_size": cfg.eval.kid_subset_size,
             "kid_subsets": cfg.eval.kid_subsets,
             "seed": cfg.eval.seed,
+            "postprocess": postprocess_name,
         },
     }
     write_json(Path("reports/metrics") / f"{family}.json", metrics)

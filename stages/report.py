@@ -47,7 +47,8 @@ def protocol_line(protocol: dict) -> str:
         f"input {protocol['backbone_input_size']} px, resize: {protocol['backbone_resize']}); "
         f"{protocol['n_generated']} generated vs {protocol['n_reference']} {protocol['dataset']} "
         f"{protocol['reference_split']} images; KID {protocol['kid_subsets']} subsets of "
-        f"{protocol['kid_subset_size']}; seed {protocol['seed']}."
+        f"{protocol['kid_subset_size']}; seed {protocol['seed']}"
+        f"{'' if protocol.get('postprocess', 'none') == 'none' else '; samples ' + protocol['postprocess']}."
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ def sample_images(
     device: torch.device,
     labels: torch.Tensor | None = None,
     batch_size: int = 500,
+    postprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Generate uint8 images (N, 3, H, W) from z (and labels, for a conditional G) on `device`."""
     generator.eval().to(device)
@@ -44,7 +45,8 @@ def sample_images(
     for start in range(0, z.shape[0], batch_size):
         chunk = z[start : start + batch_size].to(device)
         y = None if labels is None else labels[start : start + batch_size].to(device)
-        out.append(to_uint8(generator(chunk, y)).cpu())
+        images = generator(chunk, y)
+        out.append(to_uint8(images if postprocess is None else postprocess(images)).cpu())
     return torch.cat(out)
 
 
@@ -55,9 +57,11 @@ def generated_batches(
     seed: int,
     device: torch.device,
     batch_size: int,
+    postprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     """Yield (uint8 samples, labels or None) in batches, seeded, generated on `device`.
-    A conditional generator gets every class equally often."""
+    A conditional generator gets every class equally often. `postprocess` (e.g. sharpening)
+    maps the generator's [-1, 1] output before it is quantised to uint8."""
     rng = torch.Generator().manual_seed(seed)
     generator.eval().to(device)
     n_classes = getattr(generator, "n_classes", 0)
@@ -66,8 +70,10 @@ def generated_batches(
         z = torch.randn(n, latent_dim, generator=rng)
         labels = balanced_labels(start, n, n_classes) if n_classes else None
         with torch.inference_mode():
-            images = to_uint8(generator(z.to(device), None if labels is None else labels.to(device)))
-        yield images, labels
+            images = generator(z.to(device), None if labels is None else labels.to(device))
+            if postprocess is not None:
+                images = postprocess(images)
+        yield to_uint8(images), labels
 
 
 def grid_inputs(

@@ -1,4 +1,4 @@
-"""Stage `train@<family>`: train one GAN family on the prepared training split.
+"""Stage `train@<family>`: train one GAN family on the training set (stage `trainset`).
 
     python -m stages.train --family dcgan3
 
@@ -20,12 +20,11 @@ from pathlib import Path
 import torch
 
 from stages.config import Config, load_params, to_plain
-from stages.data.dataset import dataset_fingerprint, load_prepared
+from stages.data.dataset import dataset_fingerprint, load_prepared, trainset_dir
 from stages.device import resolve_device, set_threads
 from stages.errors import UserError, run_main
 from stages.io import save_torch, write_json, write_text
 from stages.models import ARCHITECTURES, count_parameters
-from stages.prepare import prepared_dir
 from stages.sampling import grid_inputs, is_conditional, sample_images, save_grid
 from stages.training import HISTORY_COLUMNS, train_gan
 
@@ -52,7 +51,7 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
     model_cfg = cfg.models[family]
     set_threads(cfg.train.num_threads)
     device = resolve_device(cfg.train.device)
-    data_dir = prepared_dir(cfg.data)
+    data_dir = trainset_dir(cfg.data.name)  # filtered, extra images, oversampled
     data = load_prepared(data_dir, "train")
     # A checkpoint is reused only by a run with the same params and the same data.
     fingerprint_value = _fingerprint(cfg, family, data_dir)

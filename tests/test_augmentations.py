@@ -88,3 +88,34 @@ def test_unsharp_mask_keeps_range_sharpens_edges_and_is_identity_at_zero() -> No
     assert out[0, 0, 8, 8] > 0.5 and out[0, 0, 8, 7] < -0.5  # overshoot on both sides of the edge
     # bounded change: the deck's broken sharpening moved pixel values by orders of magnitude
     assert (sharp - images).abs().max() <= 2
+
+
+@torch.no_grad()
+def test_sharpening_moves_fid_by_a_sane_amount_not_orders_of_magnitude() -> None:
+    """The deck's sharpened DCGAN 3 scored FID 680,163: its sharpened images had left the
+    [-1, 1] scaling. Ours stay in range, so FID moves by a fraction of the real-vs-noise gap."""
+    from stages.data.dataset import to_signed_unit, to_uint8
+    from stages.data.shapes import make_shapes
+    from stages.metrics.fid import fid
+    from stages.models.featurenet import FeatureNet
+
+    data = make_shapes(n_train=400, n_test=400, size=32, seed=1)
+    real = torch.from_numpy(data.splits["train"].images)
+    other = to_signed_unit(torch.from_numpy(data.splits["test"].images))  # stands in for samples
+    torch.manual_seed(0)
+    net = FeatureNet(10, 32).eval()
+    reference = net.embed(real).double()
+
+    def score(images: torch.Tensor) -> float:
+        return fid(reference, net.embed(images).double())
+
+    plain = score(to_uint8(other))
+    sharpened = [score(to_uint8(unsharp_mask(other, amount))) for amount in (0.5, 1.0, 2.0)]
+    noise = score(
+        torch.randint(0, 256, real.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    )
+    assert plain < sharpened[0] < sharpened[1] < sharpened[2]  # more sharpening, further from the data
+    assert sharpened[1] - plain < 0.25 * noise
+    # the deck's bug for contrast: sharpened images fed on a 0..255 scale
+    broken = score((unsharp_mask(other, 1.0) + 1) * 127.5)
+    assert broken > 1000 * noise

@@ -55,6 +55,16 @@ def test_hand_edited_params_are_validated_too(monkeypatch: pytest.MonkeyPatch) -
         ),
         ("train", "cutmix", 1.5, r"train\.cutmix=1\.5 is invalid"),
         ("eval", "kid_subset_size", 10**6, r"eval\.kid_subset_size"),
+        ("eval", "sharpen", -1.0, r"eval\.sharpen=-1\.0 is invalid"),
+        ("outliers", "fraction", 1.0, r"outliers\.fraction=1\.0 is invalid: a share in \[0, 1\)"),
+        ("outliers", "fraction", -0.1, r"outliers\.fraction=-0\.1 is invalid"),
+        ("oversample", "target", -5, r"oversample\.target=-5 is invalid"),
+        (
+            "extra",
+            "images",
+            "data/extra/mine",
+            r"extra\.label='' is invalid: name the class of extra\.images",
+        ),
         (None, "families", ["nope"], r"families='nope' is invalid: no models\.nope"),
     ],
 )

@@ -75,6 +75,11 @@ def test_exp_run_on_shapes_writes_finite_metrics_and_a_leaderboard(fresh_repo: P
     assert conditional["arch_family"] == "CGAN" and conditional["params_generator"] > 0
     assert len(list((fresh_repo / "reports/samples/cgan1").glob("set_*.png"))) == 10
     assert "| cgan1" in board
+    # the baseline trains on all of the prepared data: nothing filtered, added or resampled
+    outliers = json.loads((fresh_repo / "reports/outliers/counts.json").read_text())
+    assert outliers["dropped_total"] == 0 and outliers["kept_total"] == 5000
+    assert json.loads((fresh_repo / "reports/trainset.json").read_text())["total"] == 5000
+    assert protocol["postprocess"] == "none"
     # Up to date afterwards: nothing re-runs.
     status = sh([dvc(), "status", "--json"], fresh_repo)
     assert json.loads(status.stdout) == {}
@@ -109,3 +114,34 @@ def test_an_override_reruns_only_what_depends_on_it(fresh_repo: Path) -> None:
         for line in (fresh_repo / "reports/losses/dcgan3.csv").read_text().splitlines()[1:]
     ]
     assert lrs[0] == pytest.approx(2e-4) and lrs[-1] < lrs[0]
+
+
+def ran_stages(result: subprocess.CompletedProcess) -> list[str]:
+    return sorted(line for line in result.stdout.splitlines() if line.startswith("Running stage"))
+
+
+def test_sharpening_reruns_only_evaluation_and_moves_fid_sanely(fresh_repo: Path) -> None:
+    base = ["-S", "data=shapes", "-S", "profile=smoke", "-S", "train.lr_schedule=exp"]
+    before = json.loads((fresh_repo / "reports/metrics/dcgan3.json").read_text())
+    result = sh([dvc(), "exp", "run", *base, "-S", "eval.sharpen=1.0"], fresh_repo)
+    assert ran_stages(result) == [
+        "Running stage 'evaluate@cgan1':",
+        "Running stage 'evaluate@dcgan3':",
+        "Running stage 'report':",
+    ]
+    after = json.loads((fresh_repo / "reports/metrics/dcgan3.json").read_text())
+    assert after["protocol"]["postprocess"] == "unsharp_mask(amount=1, sigma=1)"
+    assert after["fid"] != before["fid"] and 1 / 3 < after["fid"] / before["fid"] < 3
+    assert (fresh_repo / "reports/eval_grids/dcgan3.png").stat().st_size > 1000
+
+
+def test_outlier_filtering_and_oversampling_rerun_from_the_outliers_stage(fresh_repo: Path) -> None:
+    extra = ["-S", "outliers.fraction=0.1", "-S", "outliers.epochs=1", "-S", "oversample.balance=true"]
+    result = sh([dvc(), "exp", "run", "-S", "data=shapes", "-S", "profile=smoke", *extra], fresh_repo)
+    ran = ran_stages(result)
+    assert "Running stage 'outliers':" in ran and "Running stage 'trainset':" in ran
+    assert "Running stage 'prepare':" not in ran and "Running stage 'featurenet':" not in ran
+    counts = json.loads((fresh_repo / "reports/outliers/counts.json").read_text())
+    assert counts["dropped_total"] == 500 and counts["kept_total"] == 4500
+    trainset = json.loads((fresh_repo / "reports/trainset.json").read_text())
+    assert len(set(trainset["trainset"].values())) == 1 and trainset["total"] >= 4500

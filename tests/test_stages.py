@@ -115,7 +115,8 @@ def test_ctrl_c_saves_a_checkpoint_and_the_rerun_ends_like_an_uninterrupted_run(
     runs = {}
     for name in ("straight", "interrupted"):
         work = write_params(tmp_path / name, overrides, monkeypatch)
-        assert run_stage(work, "prepare").returncode == 0
+        for stage in ("prepare", "outliers", "trainset"):
+            assert run_stage(work, stage).returncode == 0
         runs[name] = work
     assert run_stage(runs["straight"], "train", "--family", "dcgan3").returncode == 0
 
@@ -147,3 +148,69 @@ def test_ctrl_c_saves_a_checkpoint_and_the_rerun_ends_like_an_uninterrupted_run(
     assert (runs["straight"] / "reports/losses/dcgan3.csv").read_text() == (
         work / "reports/losses/dcgan3.csv"
     ).read_text()
+
+
+def test_outliers_and_trainset_stages_filter_append_and_balance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import numpy as np
+    from scipy.io import savemat
+
+    overrides = [
+        "data=shapes",
+        "data.n_train=300",
+        "data.n_test=50",
+        "outliers.fraction=0.1",
+        "outliers.epochs=2",
+        "outliers.batch_size=64",
+        "extra.mat=data/extra/extra.mat",
+        "extra.label=ring",
+        "oversample.balance=true",
+    ]
+    work = write_params(tmp_path, overrides, monkeypatch)
+    (work / "data/extra").mkdir(parents=True)
+    savemat(work / "data/extra/extra.mat", {"X": np.zeros((32, 32, 3, 5), np.uint8), "y": np.zeros(5)})
+    for stage in ("prepare", "outliers", "trainset"):
+        result = run_stage(work, stage)
+        assert result.returncode == 0, result.stderr
+    counts = json.loads((work / "reports/outliers/counts.json").read_text())
+    assert counts["dropped_total"] == 30 and counts["kept_total"] == 270
+    assert sum(counts["dropped"].values()) == 30 and counts["kept"]["circle"] <= 30
+    assert (work / "reports/outliers/dropped.png").stat().st_size > 1000
+    trainset = json.loads((work / "reports/trainset.json").read_text())
+    assert trainset["extra_mat"] == 5
+    largest = max(n + (5 if name == "ring" else 0) for name, n in counts["kept"].items())
+    assert set(trainset["trainset"].values()) == {largest} and trainset["total"] == 10 * largest
+    labels = np.load(work / "data/trainset/shapes/train_labels.npy")
+    assert np.bincount(labels).tolist() == [largest] * 10
+    first = tree_hashes(work / "data/trainset")
+    assert run_stage(work, "trainset").returncode == 0
+    assert tree_hashes(work / "data/trainset") == first  # seeded: the same bytes again
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["extra.images=data/extra/nowhere", "extra.label=ring"],
+            "extra.images='data/extra/nowhere': no such folder",
+        ),
+        (["extra.mat=data/extra/none.mat"], "extra.mat='data/extra/none.mat': no such file"),
+        (["oversample.target=100"], "oversample.target=100 is below the 300 training images"),
+    ],
+)
+def test_bad_training_set_inputs_fail_in_one_line_and_write_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: list[str], message: str
+) -> None:
+    work = write_params(
+        tmp_path, ["data=shapes", "data.n_train=300", "data.n_test=50", *overrides], monkeypatch
+    )
+    for stage in ("prepare", "outliers"):
+        assert run_stage(work, stage).returncode == 0
+    result = run_stage(work, "trainset")
+    assert result.returncode == 2
+    (line,) = error_lines(result)
+    assert line.startswith(f"error: {message}")
+    assert not (work / "data/trainset").exists() and not (work / "reports/trainset.json").exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stages.data.readers import RawDataset
+from stages.data.readers import RawDataset, Split
 from stages.errors import UserError
 from stages.io import atomic_path, read_json, sha256_file, write_json
 
@@ -49,6 +49,22 @@ def save_prepared(dataset: RawDataset, out_dir: str | Path, extra_meta: dict) ->
                 "labels_sha256": sha256_file(tmp / f"{split}_labels.npy"),
             }
         write_json(tmp / "meta.json", meta)
+
+
+def filtered_dir(dataset: str) -> Path:
+    """Stage `outliers`' output: the training split without its outliers."""
+    return Path("data/filtered") / dataset
+
+
+def trainset_dir(dataset: str) -> Path:
+    """Stage `trainset`'s output: what the GANs train on (filtered + extra, oversampled)."""
+    return Path("data/trainset") / dataset
+
+
+def save_train_split(data: ImageSet, out_dir: str | Path, layout: str, extra_meta: dict) -> None:
+    """One training split in the prepared format, so load_prepared(out_dir, "train") reads it."""
+    split = Split(data.images.numpy(), data.labels.numpy())
+    save_prepared(RawDataset({"train": split}, data.classes, layout), out_dir, extra_meta)
 
 
 def load_prepared(data_dir: str | Path, split: str) -> ImageSet:

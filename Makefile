@@ -5,10 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SHARED_CIFAR := ../shared/data/cifar10-jpg
 RAW_CIFAR := data/raw/cifar10
+SHARED_MONET := ../shared/data/monet-kaggle
+RAW_MONET := data/raw/monet
 # stage commands call `python`: the venv's
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup data repro test test-fast check bench lint clean-checkpoints
+.PHONY: setup data repro test test-fast check bench lint clean-checkpoints ablations-queue ablations
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,10 +22,16 @@ setup: $(STAMP)
 
 # CIFAR-10 as a user with the data has it: the shared JPEG archives copied into data/raw/.
 # Without them, `prepare` downloads CIFAR-10 with torchvision (needs a network).
+# The Kaggle Monet paintings and photos unpacked into data/raw/monet/{monet_jpg,photo_jpg}/.
 data:
 	mkdir -p $(RAW_CIFAR)
 	@if [ -z "$$(ls -A $(RAW_CIFAR))" ] && [ -d $(SHARED_CIFAR) ]; then \
 		cp $(SHARED_CIFAR)/*.tar.gz $(RAW_CIFAR)/ && echo "copied $(SHARED_CIFAR) into $(RAW_CIFAR)"; fi
+	mkdir -p $(RAW_MONET)
+	@for archive in $(SHARED_MONET)/*.tar.gz; do \
+		folder=$$(basename $$archive .tar.gz | sed 's/_first2000//'); \
+		if [ -f $$archive ] && [ ! -d $(RAW_MONET)/$$folder ]; then \
+			tar -xzf $$archive -C $(RAW_MONET) && echo "unpacked $$archive into $(RAW_MONET)"; fi; done
 
 repro: setup data
 	$(VENV)/bin/dvc repro
@@ -38,6 +46,26 @@ test-fast: setup
 check: setup data
 	$(PY) -m stages.config check
 	$(PY) .ci/check_pipeline.py
+
+# The GAN-101 deck's improvement table (plus DiffAugment and the 4th seed's step schedule) for
+# one family: each line queues experiments one override away from the committed baseline.
+# Queued runs see only git-tracked files, hence --copy-paths for the raw data. Then
+# `dvc queue start` (one worker: 2 cores), and `make ablations` when `dvc queue status` is done.
+FAMILY ?= dcgan3
+QUEUE = $(VENV)/bin/dvc exp run --queue --copy-paths $(RAW_CIFAR) --copy-paths $(RAW_MONET) \
+	-S 'families=[$(FAMILY)]'
+ablations-queue: setup data
+	$(QUEUE) -S outliers.fraction=0.05
+	$(QUEUE) -S eval.sharpen=1.0
+	$(QUEUE) -S train.augment=true
+	$(QUEUE) -S train.cutmix=0.5
+	$(QUEUE) -S oversample.target=75000
+	$(QUEUE) -S 'train.lr_schedule=cosine,exp,step'
+	$(QUEUE) -S 'train.diffaugment="color,translation,cutout"'
+
+# reports/ablations.md and .csv from `dvc exp show --json`
+ablations: setup
+	$(PY) -m stages.ablations
 
 bench: setup
 	$(PY) -m stages.bench

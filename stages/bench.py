@@ -1,11 +1,13 @@
 """Benchmark: training and evaluation images per second on this machine.
 
     python -m stages.bench [--steps 100] [--device auto] [--families dcgan3 cgan1 | all]
+                           [--style-size 256] [--style-iterations 30]
 
 Trains each family for --steps steps on random uint8 CIFAR-sized data through the same
 loop as the pipeline (after warm-up steps that are not timed), and pushes generated
-images through each feature backbone available here. Prints a table, then one JSON line
-with every figure.
+images through each feature backbone available here, and times L-BFGS iterations of
+VGG19 style transfer (default layers; random weights when the file is absent: the speed
+is the same). Prints a table, then one JSON line with every figure.
 """
 
 from __future__ import annotations
@@ -59,6 +61,31 @@ def bench_training(cfg, family: str, steps: int, device: torch.device) -> dict: 
     }
 
 
+def bench_style(size: int, iterations: int, device: torch.device) -> dict:
+    """Seconds per L-BFGS iteration of a VGG19 transfer at size x size (warm-up excluded)."""
+    from stages.config import StyleConfig
+    from stages.styletransfer import StyleLoss, StyleSettings, load_vgg19, transfer, vgg19_weights_path
+
+    cfg = StyleConfig(image_size=size)
+    path = vgg19_weights_path(cfg)
+    backbone = load_vgg19(path if path.is_file() else None)
+    settings = StyleSettings.resolve(cfg, backbone)
+    backbone.keep_up_to(settings.content_layers + settings.style_layers)
+    backbone.to(device)
+    generator = torch.Generator().manual_seed(0)
+    content, style = (torch.rand(1, 3, size, size, generator=generator).to(device) for _ in range(2))
+    loss = StyleLoss(backbone, settings, content, style)
+    transfer(cfg, loss, content, [3], progress=False)  # warm-up
+    result = transfer(cfg, loss, content, [iterations], progress=False)
+    return {
+        "backbone": backbone.info.name,
+        "image_size": size,
+        "iterations": iterations,
+        "iterations_per_second": round(iterations / result.seconds, 2),
+        "seconds_for_300_iterations": round(300 * result.seconds / iterations, 1),
+    }
+
+
 @torch.inference_mode()
 def bench_backbone(backbone: torch.nn.Module, device: torch.device, images: int, batch: int) -> float:
     """Feature-extraction images/s for uint8 32x32 inputs (the backbone resizes as it needs)."""
@@ -84,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
         "--families", nargs="*", default=None, help="default: the families in params; `all`: every model"
     )
     parser.add_argument("--inception-images", type=int, default=0, help="0 = 50 on CPU, 5000 on GPU")
+    parser.add_argument("--style-size", type=int, default=0, help="0 = 256 on CPU, 512 on GPU; -1 = skip")
+    parser.add_argument("--style-iterations", type=int, default=30)
     args = parser.parse_args(argv)
     cfg = load_params(args.params)
     threads = set_threads(cfg.train.num_threads)
@@ -122,6 +151,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"eval  inception    {rate:>10.1f} img/s")
     else:
         print(f"eval  inception    skipped: {inception_weights_path(eval_cfg)} not on this machine")
+    if args.style_size >= 0:
+        size = args.style_size or (512 if on_gpu else 256)
+        style = figures["style"] = bench_style(size, args.style_iterations, device)
+        print(
+            f"style {style['backbone']} {size} px: {style['iterations_per_second']:.2f} L-BFGS it/s, "
+            f"{style['seconds_for_300_iterations']:.1f} s for 300"
+        )
     print(json.dumps(figures, sort_keys=True))
 
 

@@ -196,6 +196,61 @@ class EvalConfig:
     device: Device = Device.auto
 
 
+class StyleBackbone(str, Enum):
+    auto = "auto"  # vgg19 when its weights file is on this machine, else featurenet
+    vgg19 = "vgg19"
+    featurenet = "featurenet"  # the pipeline's own evaluation classifier (offline fallback)
+
+
+class StyleOptimizer(str, Enum):
+    lbfgs = "lbfgs"
+    adam = "adam"
+
+
+class StyleInit(str, Enum):
+    content = "content"
+    noise = "noise"
+
+
+@dataclass
+class StyleParamSet:
+    """One row of the style grid: values that replace the `style` ones (None = keep)."""
+
+    content_layers: Optional[list[str]] = None  # noqa: UP045
+    style_layers: Optional[list[str]] = None  # noqa: UP045
+    style_layer_weights: Optional[list[float]] = None  # noqa: UP045
+    content_weight: Optional[float] = None  # noqa: UP045
+    style_weight: Optional[float] = None  # noqa: UP045
+    tv_weight: Optional[float] = None  # noqa: UP045
+
+
+@dataclass
+class StyleConfig:
+    """Neural style transfer (Gatys et al.): stages `stylize` and `style_grid`."""
+
+    backbone: StyleBackbone = StyleBackbone.auto
+    vgg_weights: str = ""  # torchvision's vgg19-dcbb9e9d.pth; empty = the torch hub cache
+    content: str = "data/raw/monet/photo_jpg/00068bc07f.jpg"
+    control: str = "data/raw/monet/photo_jpg/000910d219.jpg"  # the seed's second content image
+    style_image: str = "data/raw/monet/monet_jpg/000c1e3bff.jpg"
+    image_size: int = 256
+    # empty = the backbone's default (vgg19: conv4_2 / conv1_1..conv5_1)
+    content_layers: list[str] = field(default_factory=list)
+    style_layers: list[str] = field(default_factory=list)
+    style_layer_weights: list[float] = field(default_factory=list)  # empty = equal weights
+    content_weight: float = 1.0
+    style_weight: float = 1e6
+    tv_weight: float = 0.0
+    optimizer: StyleOptimizer = StyleOptimizer.lbfgs
+    lr: float = 1.0  # L-BFGS step size; for adam about 0.02
+    iterations: int = 300
+    init: StyleInit = StyleInit.content
+    seed: int = 0
+    device: Device = Device.auto
+    grid_iterations: list[int] = field(default_factory=lambda: [50, 100, 200, 400, 800])
+    param_sets: dict[str, StyleParamSet] = field(default_factory=dict)
+
+
 @dataclass
 class Config:
     profile: str = "cpu"
@@ -208,6 +263,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     models: dict[str, ModelConfig] = field(default_factory=dict)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    style: StyleConfig = field(default_factory=StyleConfig)
 
 
 def register_schema() -> None:
@@ -318,10 +374,30 @@ def _check_values(cfg: Config, source: str) -> None:
     x = cfg.extra
     need(not x.images or bool(x.label), "extra.label", x.label, "name the class of extra.images")
     need(cfg.data.image_size >= 8, "data.image_size", cfg.data.image_size, "must be >= 8")
+    _check_style(cfg.style, need)
     f = cfg.featurenet
     need(f.epochs > 0, "featurenet.epochs", f.epochs, "must be > 0")
     need(len(f.convs) == 4 and min(f.convs) >= 1, "featurenet.convs", f.convs, "4 counts, each >= 1")
     need(0 <= f.min_accuracy <= 1, "featurenet.min_accuracy", f.min_accuracy, "in [0, 1]")
+
+
+def _check_style(s: StyleConfig, need) -> None:  # noqa: ANN001
+    need(s.image_size >= 16, "style.image_size", s.image_size, "must be >= 16")
+    need(s.iterations > 0, "style.iterations", s.iterations, "must be > 0")
+    need(s.lr > 0, "style.lr", s.lr, "must be > 0")
+    need(
+        len(s.grid_iterations) > 0 and all(n > 0 for n in s.grid_iterations),
+        "style.grid_iterations",
+        s.grid_iterations,
+        "one or more counts, each > 0",
+    )
+    for name, values in [("style", s), *((f"style.param_sets.{k}", v) for k, v in s.param_sets.items())]:
+        for key in ("content_weight", "style_weight"):
+            value = getattr(values, key)
+            need(value is None or value > 0, f"{name}.{key}", value, "must be > 0")
+        need(values.tv_weight is None or values.tv_weight >= 0, f"{name}.tv_weight", values.tv_weight, ">= 0")
+        weights = values.style_layer_weights
+        need(not weights or min(weights) > 0, f"{name}.style_layer_weights", weights, "each must be > 0")
 
 
 def load_params(path: str | Path = "params.yaml") -> Config:

@@ -59,6 +59,10 @@ def test_hand_edited_params_are_validated_too(monkeypatch: pytest.MonkeyPatch) -
         ("outliers", "fraction", 1.0, r"outliers\.fraction=1\.0 is invalid: a share in \[0, 1\)"),
         ("outliers", "fraction", -0.1, r"outliers\.fraction=-0\.1 is invalid"),
         ("oversample", "target", -5, r"oversample\.target=-5 is invalid"),
+        ("style", "iterations", 0, r"style\.iterations=0 is invalid: must be > 0"),
+        ("style", "style_weight", -1.0, r"style\.style_weight=-1\.0 is invalid: must be > 0"),
+        ("style", "grid_iterations", [50, 0], r"style\.grid_iterations=\[50, 0\] is invalid"),
+        ("style", "style_layer_weights", [1.0, 0.0], r"style\.style_layer_weights=\[1\.0, 0\.0\]"),
         (
             "extra",
             "images",

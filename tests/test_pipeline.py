@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -145,3 +146,18 @@ def test_outlier_filtering_and_oversampling_rerun_from_the_outliers_stage(fresh_
     assert counts["dropped_total"] == 500 and counts["kept_total"] == 4500
     trainset = json.loads((fresh_repo / "reports/trainset.json").read_text())
     assert len(set(trainset["trainset"].values())) == 1 and trainset["total"] >= 4500
+
+
+def test_the_ablation_table_lists_every_experiment_against_the_commit(fresh_repo: Path) -> None:
+    sh([sys.executable, "-m", "stages.ablations"], fresh_repo)
+    rows = list(csv.DictReader((fresh_repo / "reports/ablations.csv").open()))
+    baseline = [r for r in rows if r["experiment"] == "baseline"]
+    assert {r["family"] for r in baseline} == {"dcgan3", "cgan1"}  # the committed CPU-profile metrics
+    experiments = [r for r in rows if r["experiment"] != "baseline"]
+    assert len({r["experiment"] for r in experiments}) == 4  # the four `dvc exp run` above
+    assert all("data.name=shapes" in r["changes"] for r in experiments)
+    assert sum("eval.sharpen=1.0" in r["changes"] for r in experiments) == 2  # both families
+    assert sum("outliers.fraction=0.1" in r["changes"] for r in experiments) == 2
+    # shapes samples against the CIFAR-10 baseline: other protocol, so no ΔFID
+    assert all(r["fid"] and not r["delta_fid"] for r in experiments)
+    assert "| baseline" in (fresh_repo / "reports/ablations.md").read_text()

@@ -1,0 +1,92 @@
+"""Stage `stylize`: the style image onto the content image and the control image.
+
+    python -m stages.stylize
+
+Writes reports/style/transfer/{content,control}.png (the stylised images beside their
+inputs: content | style | result), reports/style/losses/{content,control}.csv (per
+iteration, for `dvc plots show`) and reports/style/metrics.json: final content and
+style losses, seconds, iterations per second, and the backbone with its weights' sha256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from stages.config import Config, load_params
+from stages.device import resolve_device, set_threads
+from stages.errors import run_main
+from stages.featurenet import featurenet_path
+from stages.io import write_json, write_text
+from stages.sampling import save_grid
+from stages.styletransfer import StyleLoss, StyleSettings, history_csv, prepare_transfer, to_uint8, transfer
+
+log = logging.getLogger("stylize")
+OUT = Path("reports/style")
+
+
+def run(cfg: Config, progress: bool = True) -> dict:
+    set_threads(cfg.train.num_threads)
+    s = cfg.style
+    device = resolve_device(s.device)
+    backbone, contents, style = prepare_transfer(s, featurenet_path(cfg.data.name), device)
+    settings = StyleSettings.resolve(s, backbone)
+    backbone.keep_up_to(settings.content_layers + settings.style_layers)
+    backbone.to(device)
+    log.info(
+        "backbone %s, %d px, %d iterations of %s",
+        backbone.info.name,
+        s.image_size,
+        s.iterations,
+        s.optimizer.value,
+    )
+    metrics: dict = {
+        "backbone": backbone.info.name,
+        "backbone_weights_sha256": backbone.info.weights_sha256,
+        "settings": asdict(settings),
+        "image_size": s.image_size,
+        "iterations": s.iterations,
+        "optimizer": s.optimizer.value,
+        "device": str(device),
+        "images": {},
+    }
+    for name, content in contents.items():
+        result = transfer(
+            s, StyleLoss(backbone, settings, content, style), content, [s.iterations], progress, name
+        )
+        final = result.history[-1]
+        picture = torch.cat([content.cpu(), style.cpu(), result.snapshots[s.iterations]])
+        save_grid(to_uint8(picture), OUT / "transfer" / f"{name}.png", nrow=3)
+        write_text(OUT / "losses" / f"{name}.csv", history_csv(result.history))
+        metrics["images"][name] = {
+            "content_loss": round(final["content"], 6),
+            "style_loss": round(final["style"], 8),
+            "total_loss": round(final["total"], 6),
+            "start_total_loss": round(result.history[0]["total"], 6),
+            "seconds": round(result.seconds, 2),
+            "iterations_per_second": round(s.iterations / max(result.seconds, 1e-9), 2),
+        }
+        log.info(
+            "%s: total loss %.4g -> %.4g in %.1f s",
+            name,
+            result.history[0]["total"],
+            final["total"],
+            result.seconds,
+        )
+    write_json(OUT / "metrics.json", metrics)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    run(load_params(args.params))
+
+
+if __name__ == "__main__":
+    run_main(main)

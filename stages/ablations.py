@@ -130,8 +130,10 @@ def ablation_table(show: list[dict], rev: str | None = None) -> tuple[pd.DataFra
                 }
             )
     table = pd.DataFrame(rows)
-    if "fid" in table:
-        table = table.sort_values(["family", "fid"], kind="stable", na_position="last")
+    if "fid" in table:  # by family, then FID; experiments without metrics last
+        table = table.assign(_pending=table["family"] == "")
+        table = table.sort_values(["_pending", "family", "fid"], kind="stable", na_position="last")
+        table = table.drop(columns="_pending")
     protocols = {family: m["protocol"] for family, m in base_metrics.items() if "protocol" in m}
     return table.reset_index(drop=True), protocols, baseline["rev"]
 

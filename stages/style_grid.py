@@ -31,6 +31,27 @@ log = logging.getLogger("style_grid")
 OUT = Path("reports/style/grid")
 
 
+def label_columns(path: Path, labels: list[str], cell: int) -> None:
+    """Add a white strip above a grid saved by save_grid, naming each column."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from stages.io import atomic_path
+
+    with Image.open(path) as grid:
+        grid.load()
+    margin = grid.width - len(labels) * (cell + 2) - 2  # the row-name margin on the left
+    labelled = Image.new("RGB", (grid.width, grid.height + 16), "white")
+    labelled.paste(grid, (0, 16))
+    draw = ImageDraw.Draw(labelled)
+    font = ImageFont.load_default_imagefont()  # bitmap font: the same pixels everywhere
+    for i, label in enumerate(labels):
+        draw.text(
+            (margin + 2 + i * (cell + 2) + cell // 2 - 3 * len(label), 2), label, fill="black", font=font
+        )
+    with atomic_path(path) as tmp:
+        labelled.save(tmp, format="PNG")
+
+
 def run(cfg: Config, progress: bool = True) -> pd.DataFrame:
     set_threads(cfg.train.num_threads)
     s = cfg.style
@@ -56,7 +77,9 @@ def run(cfg: Config, progress: bool = True) -> pd.DataFrame:
                     {"param_set": set_name, "image": image_name, "iterations": n, **result.history[n - 1]}
                 )
     for image_name, images in pictures.items():
-        save_grid(to_uint8(torch.cat(images)), OUT / f"{image_name}.png", len(counts), list(settings))
+        path = OUT / f"{image_name}.png"
+        save_grid(to_uint8(torch.cat(images)), path, len(counts), list(settings))
+        label_columns(path, [f"{n} it" for n in counts], s.image_size)
     table = pd.DataFrame(rows)
     write_text(OUT / "losses.csv", table.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
     wide = table.pivot_table(index=["image", "param_set"], columns="iterations", values="total", sort=False)
@@ -71,7 +94,7 @@ def run(cfg: Config, progress: bool = True) -> pd.DataFrame:
         "",
     ]
     body = wide.map(lambda v: f"{v:.4g}").reset_index().to_markdown(index=False, disable_numparse=True)
-    write_text(OUT / "table.md", "\n".join(header) + body + "\n")
+    write_text(OUT / "table.md", "\n".join(header) + "\n" + body + "\n")
     log.info("%d runs, grid of %d x %d per image", len(settings) * len(contents), len(settings), len(counts))
     return table
 

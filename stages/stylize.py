@@ -62,11 +62,11 @@ def run(cfg: Config, progress: bool = True) -> dict:
         picture = torch.cat([content.cpu(), style.cpu(), result.snapshots[s.iterations]])
         save_grid(to_uint8(picture), OUT / "transfer" / f"{name}.png", nrow=3)
         write_text(OUT / "losses" / f"{name}.csv", history_csv(result.history))
-        metrics["images"][name] = {
-            "content_loss": round(final["content"], 6),
-            "style_loss": round(final["style"], 8),
-            "total_loss": round(final["total"], 6),
-            "start_total_loss": round(result.history[0]["total"], 6),
+        metrics["images"][name] = {  # 6 significant digits: style losses are ~1e-8
+            "content_loss": float(f"{final['content']:.6g}"),
+            "style_loss": float(f"{final['style']:.6g}"),
+            "total_loss": float(f"{final['total']:.6g}"),
+            "start_total_loss": float(f"{result.history[0]['total']:.6g}"),
             "seconds": round(result.seconds, 2),
             "iterations_per_second": round(s.iterations / max(result.seconds, 1e-9), 2),
         }

@@ -1,6 +1,7 @@
 """The ablation table: every experiment of a baseline commit against that baseline.
 
     python -m stages.ablations [--rev REV] [--show-json FILE]     (or `make ablations`)
+    python -m stages.ablations --runs-dir RUNS --out reports/ablations-gpu
 
 Reads `dvc exp show --json` (the same numbers `dvc exp show` and `dvc metrics diff`
 print), takes the newest commit that has finished experiments (or --rev) as the
@@ -9,6 +10,9 @@ experiment and family with the params that differ from the baseline, FID, KID, �
 against the baseline's FID of the same family, class accuracy and training seconds.
 ΔFID is left empty where the evaluation protocol differs (backbone weights, sample or
 reference counts), because such FIDs do not compare.
+--runs-dir reads the same from scripts/ablations_without_dvc.sh's folders instead (for a
+machine without DVC): RUNS/<name>/params.yaml and RUNS/<name>/metrics/<family>.json, with
+RUNS/baseline as the baseline.
 Not a DVC stage: it reads experiments, which live outside any one commit's workspace.
 """
 
@@ -150,7 +154,23 @@ COLUMNS = {  # csv column -> (markdown title, format)
 }
 
 
-def to_markdown(table: pd.DataFrame, protocols: dict, rev: str) -> str:
+RUNS_BASELINE = "baseline"  # the baseline's rev when read from --runs-dir
+
+
+def short(rev: str) -> str:
+    return rev if rev == RUNS_BASELINE else rev[:7]
+
+
+def baseline_name(rev: str) -> str:
+    return f"the run `{rev}`" if rev == RUNS_BASELINE else f"baseline commit `{rev[:7]}`"
+
+
+def to_markdown(
+    table: pd.DataFrame,
+    protocols: dict,
+    rev: str,
+    source: str = "`make ablations` from `dvc exp show --json`",
+) -> str:
     def cell(value: object, fmt: str) -> str:
         if value is None or (isinstance(value, float) and pd.isna(value)):
             return ""
@@ -159,8 +179,8 @@ def to_markdown(table: pd.DataFrame, protocols: dict, rev: str) -> str:
     parts = [
         "# Ablations",
         "",
-        f"Each experiment of baseline commit `{rev[:7]}` against that baseline (lower FID/KID is "
-        "better; ΔFID < 0 is an improvement). Written by `make ablations` from `dvc exp show --json`.",
+        f"Each experiment of {baseline_name(rev)} against that baseline (lower FID/KID is "
+        f"better; ΔFID < 0 is an improvement). Written by {source}.",
         "",
     ]
     for family, protocol in sorted(protocols.items()):
@@ -187,17 +207,48 @@ def exp_show_json() -> list[dict]:
     return json.loads(result.stdout)
 
 
+def runs_as_exp_show(runs_dir: Path) -> list[dict]:
+    """scripts/ablations_without_dvc.sh's run folders in the shape of `dvc exp show --json`."""
+    import yaml
+
+    def run_data(run: Path) -> dict:
+        return {
+            "params": {"params.yaml": {"data": yaml.safe_load((run / "params.yaml").read_text())}},
+            "metrics": {
+                f"{METRICS_PREFIX}{path.name}": {"data": json.loads(path.read_text())}
+                for path in sorted((run / "metrics").glob("*.json"))
+            },
+        }
+
+    finished = sorted(run for run in runs_dir.glob("*") if (run / "done").is_file())
+    if runs_dir / "baseline" not in finished:
+        raise UserError(f"--runs-dir {runs_dir}: no finished run named baseline (with a `done` file)")
+    experiments = [
+        {"name": run.name, "revs": [{"rev": run.name, "name": run.name, "data": run_data(run)}]}
+        for run in finished
+        if run.name != "baseline"
+    ]
+    baseline = {"rev": RUNS_BASELINE, "data": run_data(runs_dir / "baseline")}
+    return [baseline | {"experiments": experiments}]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rev", default=None, help="baseline commit (default: newest with experiments)")
     parser.add_argument("--show-json", default=None, help="read this `dvc exp show --json` output instead")
+    parser.add_argument("--runs-dir", default=None, help="read scripts/ablations_without_dvc.sh's runs")
     parser.add_argument("--out", default="reports/ablations", help="writes OUT.md and OUT.csv")
     args = parser.parse_args(argv)
-    show = json.loads(Path(args.show_json).read_text()) if args.show_json else exp_show_json()
+    source = "`make ablations` from `dvc exp show --json`"
+    if args.runs_dir:
+        show = runs_as_exp_show(Path(args.runs_dir))
+        source = f"`python -m stages.ablations --runs-dir {args.runs_dir}` (scripts/ablations_without_dvc.sh)"
+    else:
+        show = json.loads(Path(args.show_json).read_text()) if args.show_json else exp_show_json()
     table, protocols, rev = ablation_table(show, args.rev)
-    write_text(f"{args.out}.md", to_markdown(table, protocols, rev))
+    write_text(f"{args.out}.md", to_markdown(table, protocols, rev, source))
     write_text(f"{args.out}.csv", table.to_csv(index=False, lineterminator="\n"))
-    print(f"wrote {args.out}.md and {args.out}.csv: {len(table)} rows against {rev[:7]}")
+    print(f"wrote {args.out}.md and {args.out}.csv: {len(table)} rows against {short(rev)}")
 
 
 if __name__ == "__main__":

@@ -251,6 +251,63 @@ class StyleConfig:
     param_sets: dict[str, StyleParamSet] = field(default_factory=dict)
 
 
+class SmallImages(str, Enum):
+    upscale = "upscale"  # bicubic, with a warning naming the image
+    error = "error"
+
+
+@dataclass
+class DomainsConfig:
+    """Two folders of unpaired images for CycleGAN: A (source, e.g. photos) and B (target)."""
+
+    name: str = "monet"
+    a: str = "data/raw/monet/photo_jpg"
+    b: str = "data/raw/monet/monet_jpg"
+    image_size: int = 256  # shorter side resized to this, then centre-cropped
+    max_images: int = 0  # per domain, the first N by file name; 0 = all
+    test_fraction: float = 0.1  # share of A held out (seeded) for evaluate_cyclegan
+    small_images: SmallImages = SmallImages.upscale
+    seed: int = 0
+
+
+@dataclass
+class CycleGanConfig:
+    """Training as in the reference code (Zhu et al.); steps instead of epochs."""
+
+    steps: int = 60000
+    batch_size: int = 1
+    width_g: int = 64
+    width_d: int = 64
+    n_blocks: int = 0  # 0 = 9 at 256 px, 6 below
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5  # times lambda_cycle
+    pool_size: int = 50
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    decay_start: float = 0.5  # share of steps at constant lr; then linear decay to 0
+    load_scale: float = 1.1171875  # random crops from images resized by this (286/256)
+    flip: bool = True
+    log_every: int = 10
+    checkpoint_every: int = 200
+    snapshot_every: int = 1000
+    seed: int = 0
+    device: Device = Device.auto
+    amp: bool = True  # bf16 autocast on CUDA; ignored on the CPU
+    eval_batch_size: int = 16
+
+
+@dataclass
+class ExportConfig:
+    """reports/cyclegan/submission.zip: every A image translated, as Kaggle's Monet task takes it."""
+
+    image_size: int = 256
+    min_images: int = 7000
+    max_images: int = 10000
+    allow_fewer: bool = False
+    quality: int = 95
+
+
 @dataclass
 class Config:
     profile: str = "cpu"
@@ -264,6 +321,9 @@ class Config:
     models: dict[str, ModelConfig] = field(default_factory=dict)
     eval: EvalConfig = field(default_factory=EvalConfig)
     style: StyleConfig = field(default_factory=StyleConfig)
+    domains: DomainsConfig = field(default_factory=DomainsConfig)
+    cyclegan: CycleGanConfig = field(default_factory=CycleGanConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
 
 def register_schema() -> None:
@@ -375,6 +435,7 @@ def _check_values(cfg: Config, source: str) -> None:
     need(not x.images or bool(x.label), "extra.label", x.label, "name the class of extra.images")
     need(cfg.data.image_size >= 8, "data.image_size", cfg.data.image_size, "must be >= 8")
     _check_style(cfg.style, need)
+    _check_cyclegan(cfg, need)
     f = cfg.featurenet
     need(f.epochs > 0, "featurenet.epochs", f.epochs, "must be > 0")
     need(len(f.convs) == 4 and min(f.convs) >= 1, "featurenet.convs", f.convs, "4 counts, each >= 1")
@@ -398,6 +459,40 @@ def _check_style(s: StyleConfig, need) -> None:  # noqa: ANN001
         need(values.tv_weight is None or values.tv_weight >= 0, f"{name}.tv_weight", values.tv_weight, ">= 0")
         weights = values.style_layer_weights
         need(not weights or min(weights) > 0, f"{name}.style_layer_weights", weights, "each must be > 0")
+
+
+def _check_cyclegan(cfg: Config, need) -> None:  # noqa: ANN001
+    d, c, x = cfg.domains, cfg.cyclegan, cfg.export
+    need(
+        d.image_size >= 32 and d.image_size % 4 == 0,
+        "domains.image_size",
+        d.image_size,
+        "a multiple of 4, >= 32 (the PatchGAN)",
+    )
+    need(d.max_images >= 0, "domains.max_images", d.max_images, "must be >= 0 (0 = all)")
+    need(0 < d.test_fraction < 1, "domains.test_fraction", d.test_fraction, "a share in (0, 1)")
+    for key in (
+        "steps",
+        "batch_size",
+        "width_g",
+        "width_d",
+        "log_every",
+        "checkpoint_every",
+        "snapshot_every",
+    ):
+        need(getattr(c, key) > 0, f"cyclegan.{key}", getattr(c, key), "must be > 0")
+    need(c.eval_batch_size > 0, "cyclegan.eval_batch_size", c.eval_batch_size, "must be > 0")
+    need(c.n_blocks >= 0, "cyclegan.n_blocks", c.n_blocks, "must be >= 0 (0 = by image size)")
+    need(c.lambda_cycle >= 0, "cyclegan.lambda_cycle", c.lambda_cycle, "must be >= 0")
+    need(c.lambda_identity >= 0, "cyclegan.lambda_identity", c.lambda_identity, "must be >= 0")
+    need(c.pool_size >= 0, "cyclegan.pool_size", c.pool_size, "must be >= 0 (0 = no pool)")
+    need(c.lr > 0, "cyclegan.lr", c.lr, "must be > 0")
+    need(0 <= c.beta1 < 1 and 0 <= c.beta2 < 1, "cyclegan.beta1/beta2", (c.beta1, c.beta2), "in [0, 1)")
+    need(0 <= c.decay_start <= 1, "cyclegan.decay_start", c.decay_start, "a share of steps in [0, 1]")
+    need(c.load_scale >= 1, "cyclegan.load_scale", c.load_scale, "must be >= 1 (1 = no random crop)")
+    need(x.image_size >= 16, "export.image_size", x.image_size, "must be >= 16")
+    need(0 < x.min_images <= x.max_images, "export.min_images", x.min_images, "in (0, export.max_images]")
+    need(1 <= x.quality <= 100, "export.quality", x.quality, "a JPEG quality in [1, 100]")
 
 
 def load_params(path: str | Path = "params.yaml") -> Config:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from stages.ablations import ablation_table, main, to_markdown
 from stages.errors import UserError
+from tests.conftest import REPO
 
 PROTOCOL = {
     "backbone": "featurenet",
@@ -118,3 +120,32 @@ def test_main_writes_markdown_and_csv(tmp_path) -> None:  # noqa: ANN001
     assert csv[0].startswith("experiment,family,changes,fid,delta_fid,kid_mean")
     assert len(csv) == 1 + 7  # 2 baseline + 1 cosine + 2 cutmix + 1 bigger + 1 queued
     assert (tmp_path / "ablations.md").read_text().startswith("# Ablations")
+
+
+def test_runs_dir_gives_the_same_table_shape(tmp_path: Path) -> None:
+    import yaml
+
+    from stages.ablations import ablation_table, runs_as_exp_show, to_markdown
+
+    def run(name: str, params: dict, fid: float, done: bool = True) -> None:
+        folder = tmp_path / name
+        (folder / "metrics").mkdir(parents=True)
+        (folder / "params.yaml").write_text(yaml.safe_dump(params))
+        protocol = json.loads((REPO / "reports/metrics/dcgan3.json").read_text())["protocol"]
+        metrics = {"fid": fid, "kid_mean": 0.1, "protocol": protocol}
+        (folder / "metrics" / "dcgan3.json").write_text(json.dumps(metrics))
+        if done:
+            (folder / "done").touch()
+
+    base = {"families": ["dcgan3"], "train": {"lr_schedule": "constant", "seed": 0}}
+    run("baseline", base, 10.0)
+    run("cosine", base | {"train": {"lr_schedule": "cosine", "seed": 0}}, 8.5)
+    run("halfway", base | {"train": {"lr_schedule": "exp", "seed": 0}}, 1.0, done=False)
+    table, protocols, rev = ablation_table(runs_as_exp_show(tmp_path))
+    assert list(table["experiment"]) == ["cosine", "baseline"]  # unfinished runs are left out
+    assert table.loc[0, "changes"] == "train.lr_schedule=cosine"
+    assert table.loc[0, "delta_fid"] == -1.5
+    assert "the run `baseline`" in to_markdown(table, protocols, rev, "test")
+    (tmp_path / "baseline" / "done").unlink()
+    with pytest.raises(UserError, match="no finished run named baseline"):
+        runs_as_exp_show(tmp_path)

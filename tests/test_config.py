@@ -23,6 +23,8 @@ def test_committed_params_yaml_is_the_composition_of_conf(monkeypatch: pytest.Mo
         ("train.lr_g=abc", "train.lr_g"),
         ("eval.backbone=resnet", "eval.backbone"),
         ("train.steps=many", "train.steps"),
+        ("domains.small_images=shrink", "domains.small_images"),
+        ("cyclegan.flip=sometimes", "cyclegan.flip"),
     ],
 )
 def test_a_bad_override_fails_at_composition_naming_the_key(
@@ -70,6 +72,13 @@ def test_hand_edited_params_are_validated_too(monkeypatch: pytest.MonkeyPatch) -
             r"extra\.label='' is invalid: name the class of extra\.images",
         ),
         (None, "families", ["nope"], r"families='nope' is invalid: no models\.nope"),
+        ("domains", "image_size", 30, r"domains\.image_size=30 is invalid: a multiple of 4, >= 32"),
+        ("domains", "test_fraction", 1.0, r"domains\.test_fraction=1\.0 is invalid"),
+        ("cyclegan", "lambda_cycle", -1.0, r"cyclegan\.lambda_cycle=-1\.0 is invalid"),
+        ("cyclegan", "steps", 0, r"cyclegan\.steps=0 is invalid"),
+        ("cyclegan", "decay_start", 1.5, r"cyclegan\.decay_start=1\.5 is invalid"),
+        ("export", "quality", 0, r"export\.quality=0 is invalid"),
+        ("export", "min_images", 20000, r"export\.min_images=20000 is invalid"),
     ],
 )
 def test_values_outside_their_range_are_rejected(section, key, value, pattern, monkeypatch) -> None:  # noqa: ANN001

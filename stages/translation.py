@@ -1,0 +1,294 @@
+"""Unpaired image translation with CycleGAN: losses, the training loop, translation.
+
+The loop follows the reference code (Zhu et al., pytorch-CycleGAN-and-pix2pix): per step,
+both generators are updated together on LSGAN + cycle (L1, weight lambda_cycle) + identity
+(L1, weight lambda_identity * lambda_cycle) losses, then both discriminators on real
+images against pooled fakes, each loss halved. Adam(2e-4, 0.5, 0.999), constant lr then
+linear decay to zero. Random crops from images upscaled by `load_scale` (286/256 in the
+reference) and horizontal flips, drawn on the training device from a seeded generator.
+
+A checkpoint (networks, optimisers, pools, random states, loss rows) is written every
+`checkpoint_every` steps and after the step in which Ctrl-C came; the same command resumes
+it exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from stages.config import CycleGanConfig
+from stages.domains import to_tensor, to_uint8
+from stages.io import load_torch, save_torch, write_text
+from stages.models.cyclegan import ImagePool, PatchDiscriminator, ResnetGenerator, default_blocks
+from stages.sampling import save_grid
+from stages.training import _stop_on_sigint  # the GAN loop's Ctrl-C handling: finish the step, save
+
+log = logging.getLogger("cyclegan")
+
+LOSS_COLUMNS = ["step", "lr", "g_gan", "cycle", "identity", "d_a", "d_b"]
+
+
+class CycleGan(nn.Module):
+    """g_ab: A -> B (photo -> Monet), g_ba: B -> A; d_b judges B images, d_a judges A images."""
+
+    def __init__(self, cfg: CycleGanConfig, image_size: int) -> None:
+        super().__init__()
+        blocks = cfg.n_blocks or default_blocks(image_size)
+        self.g_ab = ResnetGenerator(blocks, cfg.width_g)
+        self.g_ba = ResnetGenerator(blocks, cfg.width_g)
+        self.d_a = PatchDiscriminator(cfg.width_d)
+        self.d_b = PatchDiscriminator(cfg.width_d)
+        self.info = {"n_blocks": blocks, "width_g": cfg.width_g, "image_size": image_size}
+
+
+def lsgan_loss(scores: Tensor, real: bool) -> Tensor:
+    """Least-squares GAN loss against an all-ones (real) or all-zeros (fake) patch map."""
+    target = torch.ones_like(scores) if real else torch.zeros_like(scores)
+    return F.mse_loss(scores.float(), target.float())
+
+
+def cycle_identity_losses(  # noqa: PLR0913
+    g_ab: nn.Module,
+    g_ba: nn.Module,
+    real_a: Tensor,
+    real_b: Tensor,
+    fake_a: Tensor,
+    fake_b: Tensor,
+    lambda_cycle: float,
+    lambda_identity: float,
+) -> tuple[Tensor, Tensor]:
+    """(weighted cycle loss, weighted identity loss) of both directions."""
+    cycle = F.l1_loss(g_ba(fake_b).float(), real_a.float()) + F.l1_loss(g_ab(fake_a).float(), real_b.float())
+    if lambda_identity == 0:
+        return lambda_cycle * cycle, torch.zeros((), device=real_a.device)
+    identity = F.l1_loss(g_ab(real_b).float(), real_b.float()) + F.l1_loss(
+        g_ba(real_a).float(), real_a.float()
+    )
+    return lambda_cycle * cycle, lambda_cycle * lambda_identity * identity
+
+
+def linear_decay_factor(step: int, steps: int, decay_start: float) -> float:
+    """1 until decay_start * steps, then linearly down towards 0 at the last step."""
+    start = int(decay_start * steps)
+    if step < start:
+        return 1.0
+    return 1.0 - (step - start) / float(steps - start + 1)
+
+
+def crop_and_flip(images: Tensor, scale: float, flip: bool, generator: torch.Generator) -> Tensor:
+    """The reference's augmentation on a batch already on the device: upscale by `scale`,
+    take one random crop of the original size, flip each image with probability 0.5."""
+    size = images.shape[-1]
+    if scale > 1:
+        load = round(size * scale)
+        images = F.interpolate(images, size=(load, load), mode="bicubic", align_corners=False).clamp(-1, 1)
+        top, left = (int(v) for v in torch.randint(load - size + 1, (2,), generator=generator))
+        images = images[..., top : top + size, left : left + size]
+    if flip:
+        flips = torch.rand(len(images), generator=generator) < 0.5
+        images = torch.where(flips.to(images.device)[:, None, None, None], images.flip(-1), images)
+    return images.contiguous()
+
+
+@dataclass
+class CycleGanRun:
+    model: CycleGan
+    rows: list[dict]
+    seconds: float
+    steps: int
+
+
+def train_cyclegan(  # noqa: PLR0913, PLR0915
+    cfg: CycleGanConfig,
+    images_a: np.ndarray,
+    images_b: np.ndarray,
+    snapshot_a: np.ndarray,
+    device: torch.device,
+    checkpoint: Path,
+    fingerprint: str,
+    snapshot_dir: Path | None = None,
+    progress: bool = True,
+) -> CycleGanRun:
+    """Train on uint8 (N, S, S, 3) arrays of both domains; snapshot_a: photos to show in
+    the snapshots (photo | translated | rebuilt), written into snapshot_dir, which is kept
+    across a resume and emptied on a fresh start."""
+    torch.manual_seed(cfg.seed)
+    size = images_a.shape[1]
+    model = CycleGan(cfg, size).to(device)
+    opt_g = torch.optim.Adam(
+        [*model.g_ab.parameters(), *model.g_ba.parameters()], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2)
+    )
+    opt_d = torch.optim.Adam(
+        [*model.d_a.parameters(), *model.d_b.parameters()], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2)
+    )
+    pool_a, pool_b = ImagePool(cfg.pool_size, cfg.seed + 1), ImagePool(cfg.pool_size, cfg.seed + 2)
+    draws = torch.Generator().manual_seed(cfg.seed)  # batch indices, crops and flips
+    data_a, data_b = to_tensor(images_a).to(device), to_tensor(images_b).to(device)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda")
+    rows: list[dict] = []
+    step, seconds = 0, 0.0
+    sums = torch.zeros(5, device=device)  # read every log_every steps: no sync per step
+    if checkpoint.is_file():
+        saved = load_torch(checkpoint, map_location=device)
+        if saved.get("fingerprint") == fingerprint:
+            model.load_state_dict(saved["model"])
+            opt_g.load_state_dict(saved["opt_g"])
+            opt_d.load_state_dict(saved["opt_d"])
+            pool_a.load_state_dict(saved["pool_a"], device)
+            pool_b.load_state_dict(saved["pool_b"], device)
+            draws.set_state(saved["draws"])
+            rows, step, seconds = saved["rows"], saved["step"], saved["seconds"]
+            sums = saved["sums"].to(device)
+            log.info("resuming from %s at step %d", checkpoint, step)
+        else:
+            log.warning("ignoring %s: it belongs to other params or data", checkpoint)
+    if step == 0 and snapshot_dir is not None:  # a fresh start: no snapshots of another run
+        shutil.rmtree(snapshot_dir, ignore_errors=True)
+
+    def save_checkpoint() -> None:
+        save_torch(
+            checkpoint,
+            {
+                "fingerprint": fingerprint,
+                "model": model.state_dict(),
+                "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(),
+                "pool_a": pool_a.state_dict(),
+                "pool_b": pool_b.state_dict(),
+                "draws": draws.get_state(),
+                "rows": rows,
+                "step": step,
+                "seconds": seconds,
+                "sums": sums.cpu(),
+            },
+        )
+
+    bar = tqdm(total=cfg.steps, initial=step, desc="train_cyclegan", disable=not progress)
+    tick = time.perf_counter()
+    with _stop_on_sigint() as stop_requested:
+        while step < cfg.steps:
+            lr = cfg.lr * linear_decay_factor(step, cfg.steps, cfg.decay_start)
+            for group in [*opt_g.param_groups, *opt_d.param_groups]:
+                group["lr"] = lr
+            index_a = torch.randint(len(data_a), (cfg.batch_size,), generator=draws).to(device)
+            index_b = torch.randint(len(data_b), (cfg.batch_size,), generator=draws).to(device)
+            real_a = crop_and_flip(data_a[index_a], cfg.load_scale, cfg.flip, draws)
+            real_b = crop_and_flip(data_b[index_b], cfg.load_scale, cfg.flip, draws)
+            # generators, with the discriminators' weights left alone
+            model.d_a.requires_grad_(False)
+            model.d_b.requires_grad_(False)
+            with autocast:
+                fake_b, fake_a = model.g_ab(real_a), model.g_ba(real_b)
+                g_gan = lsgan_loss(model.d_b(fake_b), True) + lsgan_loss(model.d_a(fake_a), True)
+                cycle, identity = cycle_identity_losses(
+                    model.g_ab,
+                    model.g_ba,
+                    real_a,
+                    real_b,
+                    fake_a,
+                    fake_b,
+                    cfg.lambda_cycle,
+                    cfg.lambda_identity,
+                )
+            opt_g.zero_grad(set_to_none=True)
+            (g_gan + cycle + identity).backward()
+            opt_g.step()
+            # discriminators, on real images against the pools' fakes
+            model.d_a.requires_grad_(True)
+            model.d_b.requires_grad_(True)
+            pooled_b, pooled_a = pool_b.query(fake_b.float()), pool_a.query(fake_a.float())
+            with autocast:
+                d_b = 0.5 * (lsgan_loss(model.d_b(real_b), True) + lsgan_loss(model.d_b(pooled_b), False))
+                d_a = 0.5 * (lsgan_loss(model.d_a(real_a), True) + lsgan_loss(model.d_a(pooled_a), False))
+            opt_d.zero_grad(set_to_none=True)
+            (d_a + d_b).backward()
+            opt_d.step()
+            sums += torch.stack([g_gan, cycle, identity, d_a, d_b]).detach().float()
+            step += 1
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                count = step - (rows[-1]["step"] if rows else 0)
+                means = (sums / count).tolist()
+                sums.zero_()
+                rows.append({"step": step, "lr": lr} | dict(zip(LOSS_COLUMNS[2:], means, strict=True)))
+                bar.set_postfix(cycle=f"{means[1]:.3f}", d=f"{means[3] + means[4]:.3f}")
+                bar.update(count)
+            if snapshot_dir is not None and (step % cfg.snapshot_every == 0 or step == cfg.steps):
+                save_triptych(
+                    model.g_ab, model.g_ba, snapshot_a, device, snapshot_dir / f"step_{step:07d}.png"
+                )
+            stopping = stop_requested.is_set()
+            if step % cfg.checkpoint_every == 0 or stopping:
+                seconds += time.perf_counter() - tick
+                tick = time.perf_counter()
+                save_checkpoint()
+            if stopping:
+                raise KeyboardInterrupt
+    bar.close()
+    seconds += time.perf_counter() - tick
+    return CycleGanRun(model, rows, seconds, step)
+
+
+@torch.inference_mode()
+def translate(generator: nn.Module, images: np.ndarray, device: torch.device, batch_size: int) -> Tensor:
+    """uint8 (N, S, S, 3) -> translated uint8 (N, 3, S, S) on the CPU."""
+    generator.eval().to(device)
+    out = []
+    for start in range(0, len(images), batch_size):
+        batch = to_tensor(images[start : start + batch_size]).to(device)
+        out.append(to_uint8(generator(batch)).cpu())
+    return torch.cat(out) if out else torch.empty(0, 3, *images.shape[1:3], dtype=torch.uint8)
+
+
+@torch.inference_mode()
+def save_triptych(
+    g_ab: nn.Module, g_ba: nn.Module, photos: np.ndarray, device: torch.device, path: Path
+) -> None:
+    """A grid with rows photo | translated | rebuilt (A -> B -> A). Instance norm keeps no
+    running statistics, so train and eval mode give the same images."""
+    real = to_tensor(photos).to(device)
+    fake = g_ab(real)
+    rebuilt = g_ba(fake)
+    images = to_uint8(torch.cat([real, fake.float(), rebuilt.float()])).cpu()
+    save_grid(images, path, len(photos), ["photo", "translated", "rebuilt"])
+
+
+def losses_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, LOSS_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def save_generators(run: CycleGanRun, path: Path, extra: dict) -> None:
+    model = run.model
+    save_torch(
+        path,
+        {"g_ab": model.g_ab.state_dict(), "g_ba": model.g_ba.state_dict(), "info": model.info | extra},
+    )
+
+
+def load_generators(path: str | Path) -> tuple[nn.Module, nn.Module, dict]:
+    saved = load_torch(path)
+    info = saved["info"]
+    g_ab, g_ba = (ResnetGenerator(info["n_blocks"], info["width_g"]) for _ in range(2))
+    g_ab.load_state_dict(saved["g_ab"])
+    g_ba.load_state_dict(saved["g_ba"])
+    return g_ab.eval(), g_ba.eval(), info
+
+
+def write_losses(rows: list[dict], path: Path) -> None:
+    write_text(path, losses_csv(rows))

@@ -1,0 +1,265 @@
+"""CycleGAN: networks, pool, losses, MiFID, resume, export, and the four stages end to end."""
+
+from __future__ import annotations
+
+import io
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from stages import translation
+from stages.config import CycleGanConfig, ExportConfig
+from stages.errors import UserError
+from stages.export import check_count, write_submission
+from stages.metrics.fid import fid, memorization_distance, mifid
+from stages.models.cyclegan import ImagePool, PatchDiscriminator, ResnetGenerator, default_blocks
+from tests.test_stages import error_lines, run_stage, tree_hashes, write_params
+
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_generator_and_patch_discriminator_shapes(size: int) -> None:
+    blocks = default_blocks(size)
+    assert blocks == (9 if size == 256 else 6)
+    generator = ResnetGenerator(blocks, width=8)
+    images = torch.rand(2, 3, size, size) * 2 - 1
+    out = generator(images)
+    assert out.shape == images.shape
+    assert out.min() >= -1 and out.max() <= 1
+    scores = PatchDiscriminator(width=8)(images)
+    assert scores.shape == (2, 1, size // 8 - 2, size // 8 - 2)  # 30x30 patches at 256
+
+
+def test_reference_widths_give_the_reference_parameter_counts() -> None:
+    # the reference code prints 11.378 M for its 9-block generator, 2.765 M for the PatchGAN
+    assert round(sum(p.numel() for p in ResnetGenerator(9, 64).parameters()) / 1e6, 3) == 11.378
+    assert round(sum(p.numel() for p in PatchDiscriminator(64).parameters()) / 1e6, 3) == 2.765
+
+
+def test_image_pool_returns_inputs_until_full_then_old_images_half_the_time() -> None:
+    pool = ImagePool(size=10, seed=0)
+    first = torch.arange(10.0).reshape(10, 1, 1, 1)
+    assert torch.equal(pool.query(first), first)  # filling: every image comes straight back
+    new = torch.arange(100.0, 2100.0).reshape(-1, 1, 1, 1)
+    returned = pool.query(new)
+    from_history = (returned != new).sum().item()
+    assert 0.45 < from_history / len(new) < 0.55  # probability 0.5, 2,000 draws
+    # each answer is the new image itself or one that came before it
+    pairs = zip(returned.flatten().tolist(), new.flatten().tolist(), strict=True)
+    assert all(v == w or v < 10 or 100 <= v < w for v, w in pairs)
+
+
+def test_image_pool_state_round_trips() -> None:
+    pool = ImagePool(size=4, seed=3)
+    pool.query(torch.randn(6, 3, 2, 2))
+    copy = ImagePool(size=4, seed=99)
+    copy.load_state_dict(pool.state_dict())
+    batch = torch.randn(5, 3, 2, 2)
+    assert torch.equal(pool.query(batch), copy.query(batch))
+
+
+def test_cycle_and_identity_losses_vanish_for_identity_generators() -> None:
+    real_a, real_b = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    same = nn.Identity()
+    # fake_b = g_ab(real_a) = real_a and fake_a = g_ba(real_b) = real_b
+    cycle, identity = translation.cycle_identity_losses(same, same, real_a, real_b, real_b, real_a, 10, 0.5)
+    assert cycle.item() == 0 and identity.item() == 0
+    flip = lambda x: x.flip(-1)  # noqa: E731
+    cycle, identity = translation.cycle_identity_losses(
+        flip, same, real_a, real_b, real_b, flip(real_a), 10, 0.5
+    )
+    assert cycle.item() > 0 and identity.item() > 0
+
+
+def test_lr_is_constant_then_decays_linearly() -> None:
+    assert translation.linear_decay_factor(0, 100, 0.5) == 1
+    assert translation.linear_decay_factor(49, 100, 0.5) == 1
+    assert translation.linear_decay_factor(50, 100, 0.5) == 1  # the reference's first decay epoch
+    assert translation.linear_decay_factor(75, 100, 0.5) == pytest.approx(1 - 25 / 51)
+    assert 0 < translation.linear_decay_factor(99, 100, 0.5) < 0.05
+
+
+def test_crop_and_flip_keeps_shape_and_range() -> None:
+    images = torch.rand(4, 3, 32, 32) * 2 - 1
+    out = translation.crop_and_flip(images, 286 / 256, True, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and out.min() >= -1 and out.max() <= 1
+    unchanged = translation.crop_and_flip(images, 1.0, False, torch.Generator())
+    assert torch.equal(unchanged, images)
+
+
+def test_mifid_is_fid_above_eps_and_fid_over_distance_below() -> None:
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randn(200, 16, generator=generator, dtype=torch.float64)
+    far = torch.randn(200, 16, generator=generator, dtype=torch.float64) + 3
+    distance = memorization_distance(real, far)
+    assert distance > 0.1
+    fid_far = fid(real, far)
+    assert mifid(fid_far, distance) == pytest.approx(fid_far)
+    copies = real[:150] + 1e-3 * torch.randn(150, 16, generator=generator, dtype=torch.float64)
+    close = memorization_distance(real, copies)
+    assert 0 < close < 1e-3  # memorised: each copy sits next to its original
+    fid_close = fid(real, copies)
+    assert mifid(fid_close, close) == pytest.approx(fid_close / close)
+    assert memorization_distance(real, -real) == pytest.approx(0, abs=1e-12)  # |cos|, as Kaggle
+
+
+def test_export_writes_the_exact_count_of_valid_jpegs(tmp_path: Path) -> None:
+    images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    names = [f"photo_{i}.png" for i in range(5)]
+    cfg = ExportConfig(image_size=64, min_images=3, max_images=10)
+    target = tmp_path / "submission.zip"
+    write_submission(images, names, target, cfg)
+    with zipfile.ZipFile(target) as archive:
+        assert sorted(archive.namelist()) == [f"photo_{i}.jpg" for i in range(5)]
+        for name in archive.namelist():
+            with Image.open(io.BytesIO(archive.read(name))) as image:
+                assert image.format == "JPEG" and image.size == (64, 64)
+    first = target.read_bytes()
+    write_submission(images, names, target, cfg)
+    assert target.read_bytes() == first  # same images, same zip bytes
+
+
+def test_export_count_rules() -> None:
+    cfg = ExportConfig()
+    check_count(7000, cfg, "photos")
+    with pytest.raises(UserError, match="fewer than export.min_images=7000"):
+        check_count(2000, cfg, "photos")
+    check_count(2000, ExportConfig(allow_fewer=True), "photos")
+    with pytest.raises(UserError, match="more than export.max_images"):
+        check_count(10001, cfg, "photos")
+
+
+def _tiny_run(steps: int) -> tuple[CycleGanConfig, tuple]:
+    cfg = CycleGanConfig(
+        steps=steps, width_g=4, width_d=4, n_blocks=1, checkpoint_every=3, log_every=2, pool_size=3
+    )
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    b = 255 - a
+    return cfg, (cfg, a, b, a[:2], torch.device("cpu"))
+
+
+def test_interrupted_training_resumes_to_identical_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, args = _tiny_run(steps=8)
+    straight = translation.train_cyclegan(*args, tmp_path / "a.pt", "f", tmp_path / "snaps_a", progress=False)
+
+    class StopAtStep:  # Ctrl-C during the 4th step: the loop asks once per step
+        calls = 0
+
+        def is_set(self) -> bool:
+            StopAtStep.calls += 1
+            return StopAtStep.calls >= 4
+
+    class FakeSigint:
+        def __enter__(self) -> StopAtStep:
+            return StopAtStep()
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(translation, "_stop_on_sigint", FakeSigint)
+    with pytest.raises(KeyboardInterrupt):
+        translation.train_cyclegan(*args, tmp_path / "b.pt", "f", tmp_path / "snaps_b", progress=False)
+    assert torch.load(tmp_path / "b.pt", weights_only=True)["step"] == 4
+    monkeypatch.setattr(translation, "_stop_on_sigint", lambda: FakeSigintNever())
+    resumed = translation.train_cyclegan(*args, tmp_path / "b.pt", "f", tmp_path / "snaps_b", progress=False)
+    assert resumed.steps == straight.steps == 8
+    for mine, theirs in zip(
+        resumed.model.state_dict().values(), straight.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(mine, theirs)
+    assert resumed.rows == straight.rows
+
+
+class FakeSigintNever:
+    def __enter__(self) -> threading.Event:
+        return threading.Event()
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _domains(folder: Path, count: int = 6) -> None:
+    rng = np.random.default_rng(1)
+    for name in ("a", "b"):
+        (folder / name).mkdir(parents=True)
+    for i in range(count):
+        image = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+        Image.fromarray(image).save(folder / "a" / f"p{i}.png")
+        Image.fromarray(255 - image).save(folder / "b" / f"m{i}.jpg")
+
+
+SMOKE = ["profile=smoke", "data=shapes", "domains.a=domains/a", "domains.b=domains/b", "domains.name=t"]
+
+
+@pytest.mark.slow
+def test_cyclegan_stages_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = write_params(tmp_path, [*SMOKE, "cyclegan.steps=4", "export.min_images=2"], monkeypatch)
+    _domains(work / "domains")
+    assert run_stage(work, "prepare_domains").returncode == 0
+    first = tree_hashes(work / "data/domains/t")
+    assert run_stage(work, "prepare_domains").returncode == 0
+    assert tree_hashes(work / "data/domains/t") == first  # same folders, same bytes
+    assert np.load(work / "data/domains/t/a.npy").shape == (6, 32, 32, 3)
+    for stage in ("prepare", "featurenet", "train_cyclegan", "evaluate_cyclegan", "export"):
+        result = run_stage(work, stage)
+        assert result.returncode == 0, result.stderr
+    import json
+
+    metrics = json.loads((work / "reports/cyclegan/metrics.json").read_text())
+    assert metrics["protocol"]["n_generated"] == 2 and metrics["protocol"]["n_reference"] == 6
+    assert metrics["fid"] > 0 and metrics["mifid"] >= metrics["fid"]
+    assert (work / "reports/cyclegan/translations.png").is_file()
+    assert sorted(p.name for p in (work / "reports/cyclegan/snapshots").iterdir()) == ["step_0000004.png"]
+    with zipfile.ZipFile(work / "reports/cyclegan/submission.zip") as archive:
+        assert len(archive.namelist()) == 6
+
+
+def test_prepare_domains_bad_input_one_line_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = write_params(tmp_path, SMOKE, monkeypatch)
+    (work / "domains/a").mkdir(parents=True)
+    (work / "domains/b").mkdir(parents=True)
+    result = run_stage(work, "prepare_domains")
+    assert result.returncode == 2 and error_lines(result) == [
+        "error: domains/a: no images (.bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp) in this folder"
+    ]
+    Image.new("RGB", (40, 40)).save(work / "domains/a/ok.png")
+    (work / "domains/a/broken.jpg").write_bytes(b"not a jpeg")
+    Image.new("RGB", (40, 40)).save(work / "domains/b/ok.png")
+    result = run_stage(work, "prepare_domains")
+    assert error_lines(result) == [
+        "error: domains/a/broken.jpg: not a readable image (UnidentifiedImageError)"
+    ]
+    (work / "domains/a/broken.jpg").unlink()
+    Image.new("RGB", (20, 40)).save(work / "domains/a/small.png")
+    write_params(tmp_path, [*SMOKE, "domains.small_images=error"], monkeypatch)
+    result = run_stage(work, "prepare_domains")
+    assert error_lines(result) == [
+        "error: domains/a/small.png: 20x40 is smaller than domains.image_size=32 "
+        "(set domains.small_images=upscale to enlarge it)"
+    ]
+    assert not (work / "data/domains").exists()  # nothing half-written
+    write_params(tmp_path, SMOKE, monkeypatch)
+    result = run_stage(work, "prepare_domains")
+    assert result.returncode == 0 and "small.png: 20x40 upscaled" in result.stderr
+
+
+def test_export_with_too_few_photos_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = write_params(tmp_path, [*SMOKE, "cyclegan.steps=2", "export.allow_fewer=false"], monkeypatch)
+    _domains(work / "domains", count=3)
+    for stage in ("prepare_domains", "train_cyclegan"):
+        assert run_stage(work, stage).returncode == 0
+    result = run_stage(work, "export")
+    assert result.returncode == 2
+    assert error_lines(result) == [
+        "error: domains/a: 3 images, fewer than export.min_images=7000 that Kaggle requires; "
+        "add photos, or set export.allow_fewer=true for a local zip"
+    ]
+    assert not (work / "reports/cyclegan/submission.zip").exists()

@@ -1,13 +1,18 @@
-"""Benchmark: training and evaluation images per second on this machine.
+"""Benchmark: training and evaluation speed on this machine, against a hand-written loop.
 
-    python -m stages.bench [--steps 100] [--device auto] [--families dcgan3 cgan1 | all]
+    python -m stages.bench [--steps 0] [--batch-size 64] [--device auto]
+                           [--families dcgan3 cgan1 wgan_gp sngan dcgan_radford64 | all]
+                           [--reference dcgan3 dcgan_radford64] [--eval-images 0]
                            [--style-size 256] [--style-iterations 30]
 
-Trains each family for --steps steps on random uint8 CIFAR-sized data through the same
-loop as the pipeline (after warm-up steps that are not timed), and pushes generated
-images through each feature backbone available here, and times L-BFGS iterations of
-VGG19 style transfer (default layers; random weights when the file is absent: the speed
-is the same). Prints a table, then one JSON line with every figure.
+Trains each family for --steps steps on random uint8 data of its design size through the
+pipeline's loop (warm-up steps not timed), with the FLOPs of one step counted so the
+rate can be read against the machine's matrix-multiply peak (also measured). Families
+in --reference are also trained by the loop people write by hand (reference_loop) on the
+same machine. Then the full evaluation path: sample N images from a DCGAN 3 generator,
+extract features with each backbone available here and compute FID + KID against
+reference statistics. Last, L-BFGS iterations of VGG19 style transfer. Prints a table,
+then one JSON line with every figure.
 """
 
 from __future__ import annotations
@@ -20,44 +25,167 @@ import resource
 import time
 
 import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.flop_counter import FlopCounterMode
 
-from stages.config import Backbone, Device, EvalConfig, load_params
-from stages.data.dataset import ImageSet
+from stages.config import Backbone, Config, Device, EvalConfig, load_params
+from stages.data.dataset import ImageSet, to_signed_unit
 from stages.device import resolve_device, set_threads
 from stages.errors import UserError, run_main
+from stages.evaluate import score_generator
 from stages.metrics.backbones import FeatureBackbone, inception_weights_path, load_inception
+from stages.metrics.fid import reference_statistics
+from stages.models import ARCHITECTURES, build_gan
 from stages.models.featurenet import FeatureNet
 from stages.training import train_gan
 
-WARMUP_STEPS = 10
+WARMUP_STEPS = 5
+BENCH_FAMILIES = ["dcgan3", "cgan1", "wgan_gp", "sngan", "dcgan_radford64"]
+REFERENCE_FAMILIES = ["dcgan3", "dcgan_radford64"]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def peak_memory_mb(device: torch.device) -> float:
+    """CUDA: peak allocated since the last reset; CPU: the process's peak RSS so far."""
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
+        return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def bench_training(cfg, family: str, steps: int, device: torch.device) -> dict:  # noqa: ANN001
-    """Images/s of the real training loop (warm-up excluded)."""
-    data = ImageSet(
-        torch.randint(0, 256, (4096, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 10, (4096,)), ["x"] * 10
+def random_data(arch: str, count: int = 4096) -> ImageSet:
+    """Random uint8 images at the architecture's design size, 10 classes."""
+    size = ARCHITECTURES[arch].image_size
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (count, 3, size, size), dtype=torch.uint8, generator=generator)
+    return ImageSet(images, torch.randint(0, 10, (count,), generator=generator), [str(i) for i in range(10)])
+
+
+def gemm_peak_gflops(device: torch.device) -> float:
+    """float32 matrix-multiply rate: the ceiling a convolution-bound loop can approach."""
+    n = 4096 if device.type == "cuda" else 2048
+    a, b = (torch.randn(n, n, device=device) for _ in range(2))
+    a @ b
+    sync(device)
+    repeats = 50 if device.type == "cuda" else 10
+    tick = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    sync(device)
+    return round(2 * n**3 * repeats / (time.perf_counter() - tick) / 1e9, 1)
+
+
+def step_gflops(cfg: Config, family: str, data: ImageSet, device: torch.device) -> float | None:
+    """GFLOPs of one training step (every D and G update), counted by PyTorch; None where
+    the counter cannot follow the step (autograd.grad of a gradient penalty)."""
+    one = dataclasses.replace(cfg.train, steps=1, amp=False, compile=False)
+    try:
+        with FlopCounterMode(display=False) as counter:
+            train_gan(one, cfg.models[family], data, device, progress=False)
+    except RuntimeError:
+        return None
+    return counter.get_total_flops() / 1e9
+
+
+def bench_training(cfg: Config, family: str, steps: int, device: torch.device) -> dict:
+    """Images/s of the pipeline's training loop (warm-up excluded) and its FLOP rate."""
+    data = random_data(cfg.models[family].arch)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    train_gan(
+        dataclasses.replace(cfg.train, steps=WARMUP_STEPS), cfg.models[family], data, device, progress=False
     )
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    warm = dataclasses.replace(cfg.train, steps=WARMUP_STEPS)
-    train_gan(warm, cfg.models[family], data, device, progress=False)
-    timed = dataclasses.replace(cfg.train, steps=steps)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    result = train_gan(timed, cfg.models[family], data, device, progress=False)
+    sync(device)
+    result = train_gan(
+        dataclasses.replace(cfg.train, steps=steps), cfg.models[family], data, device, progress=False
+    )
+    gflops = step_gflops(cfg, family, data, device)
     return {
         "train_images_per_second": round(result.images_seen / result.seconds, 1),
         # one step = d_steps critic updates + one generator update (5 + 1 for the WGANs)
         "milliseconds_per_step": round(1000 * result.seconds / steps, 1),
+        "gflop_per_step": None if gflops is None else round(gflops, 2),
+        "achieved_gflops": None if gflops is None else round(gflops * steps / result.seconds, 1),
+        "image_size": data.images.shape[-1],
         "batch_size": cfg.train.batch_size,
         "steps": steps,
         "peak_memory_mb": round(peak_memory_mb(device), 1),
+    }
+
+
+def reference_loop(cfg: Config, family: str, steps: int, device: torch.device) -> float:
+    """Images/s of the loop people write by hand (pytorch/examples' DCGAN): a DataLoader
+    over float CPU tensors copied to the device each step, fp32, contiguous layout, plain
+    layers, D scored on real and fake, the losses read every step. Non-saturating BCE
+    only: the GAN objective of the DCGAN families it is compared with."""
+    model_cfg = cfg.models[family]
+    data = random_data(model_cfg.arch)
+    torch.manual_seed(0)
+    generator, discriminator = build_gan(
+        model_cfg.arch, model_cfg.latent_dim, data.images.shape[-1], fast_layers=False
+    )
+    generator.to(device)
+    discriminator.to(device)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    batch = cfg.train.batch_size
+    loader = DataLoader(
+        TensorDataset(to_signed_unit(data.images), data.labels),
+        batch_size=batch,
+        shuffle=True,
+        drop_last=True,
+    )
+
+    def run(count: int) -> None:
+        done = 0
+        while done < count:
+            for real, labels in loader:
+                real, labels = real.to(device), labels.to(device)
+                fake = generator(torch.randn(batch, model_cfg.latent_dim, device=device), labels)
+                d_real, d_fake = discriminator(real, labels), discriminator(fake.detach(), labels)
+                d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+                opt_d.zero_grad()
+                d_loss.backward()
+                opt_d.step()
+                g_loss = F.softplus(-discriminator(fake, labels)).mean()
+                opt_g.zero_grad()
+                g_loss.backward()
+                opt_g.step()
+                d_loss.item(), g_loss.item()  # what a progress print does: a sync per step
+                done += 1
+                if done == count:
+                    return
+
+    run(WARMUP_STEPS)
+    sync(device)
+    tick = time.perf_counter()
+    run(steps)
+    sync(device)
+    return round(steps * batch / (time.perf_counter() - tick), 1)
+
+
+def bench_evaluation(cfg: Config, backbone: FeatureBackbone, count: int, device: torch.device) -> dict:
+    """Seconds for FID + KID of `count` images from a DCGAN 3 generator (sampling, feature
+    extraction, statistics), against reference statistics of random features."""
+    generator, _ = build_gan("dcgan3", 128, 32)
+    with torch.inference_mode():
+        dim = backbone.to(device)(torch.zeros(2, 3, 32, 32, dtype=torch.uint8, device=device)).shape[1]
+    reference = reference_statistics(torch.randn(10000, dim, dtype=torch.float64), 5000, 0)
+    batch = 2000 if device.type == "cuda" else 500
+    e = dataclasses.replace(cfg.eval, n_samples=count, batch_size=batch, kid_subset_size=min(1000, count))
+    scored = dataclasses.replace(cfg, eval=e)
+    sync(device)
+    tick = time.perf_counter()
+    score_generator(generator, 128, backbone, reference, scored, device)
+    seconds = time.perf_counter() - tick
+    return {
+        "images": count,
+        "seconds_fid_kid": round(seconds, 2),
+        "images_per_second": round(count / seconds, 1),
     }
 
 
@@ -86,31 +214,17 @@ def bench_style(size: int, iterations: int, device: torch.device) -> dict:
     }
 
 
-@torch.inference_mode()
-def bench_backbone(backbone: torch.nn.Module, device: torch.device, images: int, batch: int) -> float:
-    """Feature-extraction images/s for uint8 32x32 inputs (the backbone resizes as it needs)."""
-    backbone.to(device).eval()
-    x = torch.randint(0, 256, (batch, 3, 32, 32), dtype=torch.uint8, device=device)
-    backbone(x)  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    tick = time.perf_counter()
-    for _ in range(max(1, images // batch)):
-        backbone(x)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return round(max(1, images // batch) * batch / (time.perf_counter() - tick), 1)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=0, help="timed steps; 0 = 20 on CPU, 200 on GPU")
+    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto", choices=[d.value for d in Device])
+    parser.add_argument("--families", nargs="*", default=BENCH_FAMILIES, help="`all`: every model in params")
     parser.add_argument(
-        "--families", nargs="*", default=None, help="default: the families in params; `all`: every model"
+        "--reference", nargs="*", default=REFERENCE_FAMILIES, help="families of hand-written loop"
     )
-    parser.add_argument("--inception-images", type=int, default=0, help="0 = 50 on CPU, 5000 on GPU")
+    parser.add_argument("--eval-images", type=int, default=0, help="0 = 5,000 on CPU, 50,000 on GPU")
     parser.add_argument("--style-size", type=int, default=0, help="0 = 256 on CPU, 512 on GPU; -1 = skip")
     parser.add_argument("--style-iterations", type=int, default=30)
     args = parser.parse_args(argv)
@@ -118,39 +232,55 @@ def main(argv: list[str] | None = None) -> None:
     threads = set_threads(cfg.train.num_threads)
     device = resolve_device(Device(args.device))
     cfg.train.device = Device(args.device)
+    cfg.train.batch_size = args.batch_size
+    on_gpu = device.type == "cuda"
+    steps = args.steps or (200 if on_gpu else 20)
     figures: dict = {
-        "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({threads} threads)",
+        "device": torch.cuda.get_device_name(device) if on_gpu else f"cpu ({threads} threads)",
         "machine": platform.machine(),
         "torch": torch.__version__,
+        "gemm_peak_gflops": gemm_peak_gflops(device),
         "train": {},
-        "eval_images_per_second": {},
+        "reference_loop_images_per_second": {},
+        "eval": {},
     }
-    families = list(cfg.models) if args.families == ["all"] else (args.families or cfg.families)
-    for family in families:
+    print(f"float32 matmul peak {figures['gemm_peak_gflops']:.0f} GFLOP/s on {figures['device']}")
+    families = list(cfg.models) if args.families == ["all"] else args.families
+    for family in families + args.reference:
         if family not in cfg.models:
-            raise UserError(f"--families {family}: no models.{family} in {args.params}")
-        result = figures["train"][family] = bench_training(cfg, family, args.steps, device)
+            raise UserError(f"--families/--reference {family}: no models.{family} in {args.params}")
+    for family in families:
+        result = figures["train"][family] = bench_training(cfg, family, steps, device)
         print(
-            f"train {family:15s} {result['train_images_per_second']:>10.1f} img/s "
+            f"train {family:16s} {result['train_images_per_second']:>9.1f} img/s "
             f"{result['milliseconds_per_step']:>8.1f} ms/step "
-            f"(batch {cfg.train.batch_size}, peak {result['peak_memory_mb']:.0f} MB)"
+            f"{result['achieved_gflops'] or 'n/a':>7} GFLOP/s "
+            f"({result['image_size']} px, batch {args.batch_size}, peak {result['peak_memory_mb']:.0f} MB)"
         )
+    for family in args.reference:
+        rate = figures["reference_loop_images_per_second"][family] = reference_loop(
+            cfg, family, steps, device
+        )
+        ours = figures["train"].get(family, {}).get("train_images_per_second")
+        speedup = f", ganrepro {ours / rate:.2f}x" if ours else ""
+        print(f"hand-written loop {family:16s} {rate:>9.1f} img/s{speedup}")
 
+    count = args.eval_images or (50000 if on_gpu else 5000)
     classifier = FeatureNet(10, cfg.featurenet.width, tuple(cfg.featurenet.convs))
-    extract = FeatureBackbone(classifier, None, lambda net, x: net.embed(x))  # type: ignore[arg-type]
-    on_gpu = device.type == "cuda"
-    figures["eval_images_per_second"]["featurenet"] = bench_backbone(
-        extract, device, 20000 if on_gpu else 2000, 500
-    )
-    print(f"eval  featurenet   {figures['eval_images_per_second']['featurenet']:>10.1f} img/s")
+    backbones = {"featurenet": FeatureBackbone(classifier, None, lambda net, x: net.embed(x))}  # type: ignore[arg-type]
     eval_cfg = EvalConfig(backbone=Backbone.inception, inception_weights=cfg.eval.inception_weights)
     if inception_weights_path(eval_cfg).is_file():
-        count = args.inception_images or (5000 if on_gpu else 50)
-        rate = bench_backbone(load_inception(eval_cfg), device, count, 250 if on_gpu else 25)
-        figures["eval_images_per_second"]["inception"] = rate
-        print(f"eval  inception    {rate:>10.1f} img/s")
+        backbones["inception"] = load_inception(eval_cfg)
     else:
-        print(f"eval  inception    skipped: {inception_weights_path(eval_cfg)} not on this machine")
+        print(f"eval  inception   skipped: {inception_weights_path(eval_cfg)} not on this machine")
+    for name, backbone in backbones.items():
+        # Inception on CPU: ~5 img/s at 299 px, so a few hundred images only
+        n = count if on_gpu or name != "inception" else min(count, 200)
+        result = figures["eval"][name] = bench_evaluation(cfg, backbone, n, device)
+        print(
+            f"eval  {name:11s} FID+KID of {n} generated images in {result['seconds_fid_kid']:.1f} s "
+            f"({result['images_per_second']:.0f} img/s)"
+        )
     if args.style_size >= 0:
         size = args.style_size or (512 if on_gpu else 256)
         style = figures["style"] = bench_style(size, args.style_iterations, device)

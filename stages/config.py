@@ -148,7 +148,14 @@ class TrainConfig:
     device: Device = Device.auto
     amp: bool = True  # bf16 autocast, on CUDA only
     channels_last: bool = True
-    num_threads: int = 0  # 0 = every core of the machine
+    # exact re-formulations (upsample+conv as one transposed conv, no weight gradients for
+    # D in G's step): the same maths in fewer operations; false = the plain path
+    fast_paths: bool = True
+    compile: bool = False  # torch.compile G and D (measured with `make bench` before use)
+    # > 1: the stage runs itself under torchrun with DistributedDataParallel, batch_size
+    # being the global batch split across the processes (NCCL on GPUs, gloo on CPU)
+    nproc_per_node: int = 1
+    num_threads: int = 0  # 0 = every core of the machine (shared among nproc_per_node)
     log_every: int = 10
     checkpoint_every: int = 250
     grid_size: int = 10  # the sample grid is grid_size x grid_size
@@ -389,6 +396,13 @@ def _check_values(cfg: Config, source: str) -> None:
     t = cfg.train
     need(t.steps > 0, "train.steps", t.steps, "must be > 0")
     need(t.batch_size > 0, "train.batch_size", t.batch_size, "must be > 0")
+    need(t.nproc_per_node >= 1, "train.nproc_per_node", t.nproc_per_node, "must be >= 1")
+    need(
+        t.batch_size % t.nproc_per_node == 0,
+        "train.batch_size",
+        t.batch_size,
+        f"must split evenly across train.nproc_per_node={t.nproc_per_node} processes",
+    )
     need(t.lr_g > 0, "train.lr_g", t.lr_g, "must be > 0")
     need(t.lr_d > 0, "train.lr_d", t.lr_d, "must be > 0")
     need(0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, "train.beta1/beta2", (t.beta1, t.beta2), "in [0, 1)")

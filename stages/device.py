@@ -2,30 +2,65 @@
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
+import tempfile
+from pathlib import Path
 
 import torch
 
 from stages.config import Device
 from stages.errors import UserError
 
+log = logging.getLogger("device")
+
+_claims: list = []  # open lock files: a claim lasts as long as the process
+
 
 def resolve_device(choice: Device) -> torch.device:
-    """auto -> CUDA when present, else CPU; asking for CUDA without one is an error."""
+    """auto -> CUDA when present, else CPU; asking for CUDA without one is an error.
+    With several GPUs visible, a lone process claims a free one (claim_gpu), so parallel
+    `dvc queue` workers each train on a GPU of their own."""
     if choice == Device.cuda and not torch.cuda.is_available():
         raise UserError("device=cuda but no CUDA device is visible (use device=auto or cpu)")
     if choice == Device.cpu or not torch.cuda.is_available():
         return torch.device("cpu")
+    count = torch.cuda.device_count()
+    if count > 1 and "LOCAL_RANK" not in os.environ:  # torchrun ranks get theirs from it
+        index = claim_gpu(count)
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
     return torch.device("cuda")
 
 
+def claim_gpu(count: int, lock_dir: str | Path | None = None) -> int:
+    """Index of the first of `count` GPUs that no other ganrepro process holds, held by an
+    exclusive lock on <tmp>/ganrepro-gpu-<i>.lock until this process exits (the OS drops
+    the lock of a dead process). All taken: GPU 0, shared, with a warning."""
+    lock_dir = Path(lock_dir or tempfile.gettempdir())
+    for index in range(count):
+        handle = open(lock_dir / f"ganrepro-gpu-{index}.lock", "w")  # noqa: SIM115 (held open)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _claims.append(handle)
+        return index
+    log.warning("all %d GPUs are claimed by other ganrepro processes: sharing GPU 0", count)
+    return 0
+
+
 def set_threads(num_threads: int = 0) -> int:
-    """Use every core (or num_threads) for intra-op work; returns the count in use."""
+    """Use every core (or num_threads) for intra-op work, shared among the processes of
+    one torchrun node; returns the count in use."""
     if num_threads > 0:
         count = num_threads
     elif hasattr(os, "sched_getaffinity"):
         count = len(os.sched_getaffinity(0))  # the cores this process may use (containers)
     else:
         count = os.cpu_count() or 1
+    count = max(1, count // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     torch.set_num_threads(count)
     return count

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from stages import distributed
 from stages.config import Config, load_params, to_plain
 from stages.data.dataset import dataset_fingerprint, load_prepared, trainset_dir
 from stages.device import resolve_device, set_threads
@@ -51,12 +52,23 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
     model_cfg = cfg.models[family]
     set_threads(cfg.train.num_threads)
     device = resolve_device(cfg.train.device)
+    if distributed.under_torchrun():
+        device = distributed.join(device)
+    ranks = distributed.current()
     data_dir = trainset_dir(cfg.data.name)  # filtered, extra images, oversampled
     data = load_prepared(data_dir, "train")
     # A checkpoint is reused only by a run with the same params and the same data.
     fingerprint_value = _fingerprint(cfg, family, data_dir)
     checkpoint = Path("checkpoints") / family / "last.pt"
-    log.info("training %s (%s) on %d images, device %s", family, model_cfg.arch, len(data), device)
+    log.info(
+        "training %s (%s) on %d images, device %s, rank %d of %d",
+        family,
+        model_cfg.arch,
+        len(data),
+        device,
+        ranks.rank,
+        ranks.world,
+    )
     result = train_gan(
         cfg.train,
         model_cfg,
@@ -67,6 +79,8 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
         stop_at=stop_at,
         progress=progress,
     )
+    if not ranks.is_main:
+        return {}  # rank 0 writes every output
 
     generator = result.generator.eval()
     image_size = data.images.shape[-1]
@@ -102,6 +116,7 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
         "params_generator": count_parameters(result.generator),
         "params_discriminator": count_parameters(result.discriminator),
         "device": str(device),
+        "processes": ranks.world,
         "model": to_plain(model_cfg),
     }
     write_json(Path("reports/train") / family / "summary.json", summary)
@@ -148,7 +163,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--family", required=True)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
-    run(load_params(args.params), args.family)
+    cfg = load_params(args.params)
+    nproc = cfg.train.nproc_per_node
+    if nproc > 1 and not distributed.under_torchrun():
+        distributed.launch(nproc, "stages.train", ["--family", args.family, "--params", args.params])
+        return
+    try:
+        run(cfg, args.family)
+    finally:
+        distributed.leave()
 
 
 if __name__ == "__main__":

@@ -23,11 +23,14 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from stages import distributed
 from stages.augmentations import DiffAugmented, augment_real
 from stages.config import LrSchedule, ModelConfig, Optimizer, TrainConfig
 from stages.data.dataset import BatchSampler, ImageSet
+from stages.errors import UserError
 from stages.io import load_torch, save_torch
 from stages.losses import make_objective
 from stages.models import build_gan
@@ -67,6 +70,19 @@ class Interrupted(Exception):
     """Raised by `stop_at` (tests) after the checkpoint is written, like a Ctrl-C."""
 
 
+def rank_seed(seed: int, stream: int, rank: int) -> int:
+    """The seed of one random stream (noise, augmentation, ...) on one rank: rank 0 of a
+    lone process keeps seed + stream, other ranks are offset so their draws differ."""
+    return seed + stream + 1000 * rank
+
+
+def autocast_for(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when `amp`; nothing elsewhere (CPU bf16 is slower here)."""
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def train_gan(
     train_cfg: TrainConfig,
     model_cfg: ModelConfig,
@@ -78,12 +94,26 @@ def train_gan(
     progress: bool = True,
 ) -> TrainResult:
     """Train one family on `data` (uint8 images). Resumes from `checkpoint` when it holds
-    a run with the same `fingerprint`; `stop_at` simulates an interruption (tests)."""
-    torch.manual_seed(train_cfg.seed)
+    a run with the same `fingerprint`; `stop_at` simulates an interruption (tests).
+
+    Under torchrun (stages.distributed) every rank runs this with the same arguments:
+    G and D are wrapped in DistributedDataParallel, each rank takes its share of the
+    global batch, and rank 0 alone writes the checkpoint."""
+    ranks = distributed.current()
+    if train_cfg.batch_size % ranks.world:
+        raise UserError(f"train.batch_size={train_cfg.batch_size} does not split across {ranks.world} ranks")
+    torch.manual_seed(train_cfg.seed)  # the same initial weights on every rank
     image_size = data.images.shape[-1]
     generator, discriminator = build_gan(
-        model_cfg.arch, model_cfg.latent_dim, image_size, n_classes=len(data.classes), width=model_cfg.width
+        model_cfg.arch,
+        model_cfg.latent_dim,
+        image_size,
+        n_classes=len(data.classes),
+        width=model_cfg.width,
+        fast_layers=train_cfg.fast_paths,
     )
+    if ranks.world > 1:
+        torch.manual_seed(rank_seed(train_cfg.seed, 3, ranks.rank))  # dropout, penalty mixing
     memory_format = torch.channels_last if train_cfg.channels_last else torch.contiguous_format
     generator.to(device, memory_format=memory_format)
     discriminator.to(device, memory_format=memory_format)
@@ -100,16 +130,11 @@ def train_gan(
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
 
-    sampler = BatchSampler(data.to(device), train_cfg.batch_size, train_cfg.seed)
-    noise = torch.Generator(device=device).manual_seed(train_cfg.seed + 1)
+    # one shuffled order for all ranks (seeded alike); each takes its slice of every batch
+    sampler = BatchSampler(data.to(device), train_cfg.batch_size, train_cfg.seed, ranks.rank, ranks.world)
+    noise = torch.Generator(device=device).manual_seed(rank_seed(train_cfg.seed, 1, ranks.rank))
     # augmentation draws (CPU, saved in checkpoints): the same on every device
-    augment_rng = torch.Generator().manual_seed(train_cfg.seed + 2)
-    # what the objective sees as D: behind DiffAugment when train.diffaugment names ops
-    critic = (
-        DiffAugmented(discriminator, train_cfg.diffaugment, augment_rng)
-        if train_cfg.diffaugment.strip()
-        else discriminator
-    )
+    augment_rng = torch.Generator().manual_seed(rank_seed(train_cfg.seed, 2, ranks.rank))
     history = torch.zeros(steps, len(HISTORY_COLUMNS), dtype=torch.float64)
     start, seconds = 0, 0.0
 
@@ -123,9 +148,10 @@ def train_gan(
             sched_g.load_state_dict(state["sched_g"])
             sched_d.load_state_dict(state["sched_d"])
             sampler.load_state_dict(state["sampler"])
-            noise.set_state(state["noise"])
-            torch.set_rng_state(state["torch_rng"])
-            augment_rng.set_state(state["augment_rng"])
+            mine = state["ranks"][ranks.rank]
+            noise.set_state(mine["noise"])
+            torch.set_rng_state(mine["torch_rng"])
+            augment_rng.set_state(mine["augment_rng"])
             history = state["history"]
             if ema is not None:
                 ema.load_state_dict(state["ema"])
@@ -137,33 +163,52 @@ def train_gan(
     def save_checkpoint(step: int) -> None:
         if checkpoint is None:
             return
-        save_torch(
-            checkpoint,
+        rank_states = distributed.gather(
             {
-                "fingerprint": fingerprint,
-                "step": step,
-                "seconds": seconds,
-                "generator": generator.state_dict(),
-                "discriminator": discriminator.state_dict(),
-                "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(),
-                "sched_g": sched_g.state_dict(),
-                "sched_d": sched_d.state_dict(),
-                "sampler": sampler.state_dict(),
                 "noise": noise.get_state(),
                 "torch_rng": torch.get_rng_state(),
                 "augment_rng": augment_rng.get_state(),
-                "history": history,
-                "ema": ema.state_dict() if ema is not None else None,
-            },
+            }
         )
+        if ranks.is_main:
+            save_torch(
+                checkpoint,
+                {
+                    "fingerprint": fingerprint,
+                    "step": step,
+                    "seconds": seconds,
+                    "generator": generator.state_dict(),
+                    "discriminator": discriminator.state_dict(),
+                    "opt_g": opt_g.state_dict(),
+                    "opt_d": opt_d.state_dict(),
+                    "sched_g": sched_g.state_dict(),
+                    "sched_d": sched_d.state_dict(),
+                    "sampler": sampler.state_dict(),
+                    "ranks": rank_states,
+                    "history": history,
+                    "ema": ema.state_dict() if ema is not None else None,
+                },
+            )
+        distributed.barrier()  # no rank goes on (or exits) before the checkpoint is whole
 
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if train_cfg.amp and device.type == "cuda"
-        else contextlib.nullcontext()
-    )
-    batch = train_cfg.batch_size
+    # What the steps call: compiled and/or DDP-wrapped views of the same modules. G's step
+    # scores with the bare D: its gradients are thrown away, so DDP must not sync them.
+    g_run, d_run = generator, discriminator
+    if train_cfg.compile:
+        g_run, d_run = torch.compile(generator), torch.compile(discriminator)
+    d_bare = d_run
+    if ranks.world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        g_run = DistributedDataParallel(g_run, device_ids=ids)
+        d_run = DistributedDataParallel(d_run, device_ids=ids)
+    # what the objective sees as D: behind DiffAugment when train.diffaugment names ops
+    critic_d, critic_g = d_run, d_bare
+    if train_cfg.diffaugment.strip():
+        critic_d = DiffAugmented(d_run, train_cfg.diffaugment, augment_rng)
+        critic_g = DiffAugmented(d_bare, train_cfg.diffaugment, augment_rng)
+
+    autocast = autocast_for(device, train_cfg.amp)
+    batch = sampler.rank_batch
     latent = model_cfg.latent_dim
     pending: list[torch.Tensor] = []  # per-step losses kept on the device until the next flush
     flushed = start
@@ -171,12 +216,15 @@ def train_gan(
     def flush() -> None:
         nonlocal pending, flushed
         if pending:
-            values = torch.stack(pending).double().cpu()  # one host sync per log_every steps
+            # one host sync per log_every steps; the mean over ranks is the global batch's loss
+            values = distributed.mean_over_ranks(torch.stack(pending)).double().cpu()
             history[flushed : flushed + len(values), 1:3] = values
             flushed += len(values)
             pending = []
 
-    bar = tqdm(total=steps, initial=start, desc="train", disable=not progress, mininterval=2.0)
+    bar = tqdm(
+        total=steps, initial=start, desc="train", disable=not progress or not ranks.is_main, mininterval=2.0
+    )
     tick = time.perf_counter()
     with _stop_on_sigint() as stop_requested:
         for step in range(start, steps):
@@ -193,19 +241,22 @@ def train_gan(
                 # pytorch/examples' DCGAN): one generator forward fewer per step.
                 keep_graph = d_step == model_cfg.d_steps - 1
                 with autocast, torch.set_grad_enabled(keep_graph):
-                    fake = generator(z, labels)
+                    fake = g_run(z, labels)
                 with autocast:
-                    d_loss = objective.discriminator(critic, real, fake.detach(), labels)
+                    d_loss = objective.discriminator(critic_d, real, fake.detach(), labels)
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
                 if model_cfg.clip > 0:
                     clip_weights(discriminator, model_cfg.clip)
+            if train_cfg.fast_paths:
+                discriminator.requires_grad_(False)  # input gradients only: G's are what count
             with autocast:
-                g_loss = objective.generator(critic, fake, labels)
+                g_loss = objective.generator(critic_g, fake, labels)
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
+            discriminator.requires_grad_(True)
             if ema is not None:
                 ema_update(ema, generator, ema_decay_at(model_cfg.ema_decay, step))
             sched_g.step()
@@ -213,11 +264,16 @@ def train_gan(
             pending.append(torch.stack([d_loss.detach(), g_loss.detach()]))
 
             done = step + 1
-            if done % train_cfg.log_every == 0 or done == steps:
+            at_log = done % train_cfg.log_every == 0 or done == steps
+            if at_log:
                 flush()
                 bar.set_postfix(d_loss=f"{history[step, 1]:.3f}", g_loss=f"{history[step, 2]:.3f}")
             bar.update(1)
-            interrupted = stop_requested.is_set() or done == stop_at
+            # several ranks agree on a Ctrl-C at log steps only: no sync on the others
+            stop = stop_requested.is_set()
+            if ranks.world > 1:
+                stop = at_log and distributed.any_rank(stop, device)
+            interrupted = stop or done == stop_at
             if interrupted or (done % train_cfg.checkpoint_every == 0 and done < steps):
                 flush()
                 seconds += time.perf_counter() - tick
@@ -226,7 +282,7 @@ def train_gan(
             if interrupted:
                 bar.close()
                 # Ctrl-C is honoured at a step boundary, after the checkpoint, so resume is exact.
-                raise (KeyboardInterrupt if stop_requested.is_set() else Interrupted(f"stopped at {done}"))
+                raise (KeyboardInterrupt if stop else Interrupted(f"stopped at {done}"))
     flush()
     seconds += time.perf_counter() - tick
     bar.close()
@@ -234,8 +290,8 @@ def train_gan(
     if non_finite.any():
         first = int(non_finite.nonzero()[0])
         log.warning("losses became non-finite at step %d: training diverged", first)
-    # real images drawn per second, the figure GAN papers and benchmarks quote
-    images_seen = steps * batch * model_cfg.d_steps
+    # real images drawn per second (all ranks), the figure GAN papers and benchmarks quote
+    images_seen = steps * train_cfg.batch_size * model_cfg.d_steps
     return TrainResult(ema if ema is not None else generator, discriminator, history, seconds, images_seen)
 
 

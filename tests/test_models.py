@@ -28,6 +28,7 @@ def test_every_family_of_the_issue_has_a_config() -> None:
     assert MODEL_CONFIGS == sorted(
         ["dcgan1", "dcgan2", "dcgan3", "dcgan4", "dcgan5", "dcgan_bn_input", "dcgan_relu", "cgan_test"]
         + ["cgan1", "cgan2", "cgan3", "wgan1", "wgan2", "wgan_gp", "sadcgan1", "sadcgan2", "sngan"]
+        + ["dcgan_radford64"]  # the speed issue's reference architecture
     )
 
 
@@ -35,11 +36,12 @@ def test_every_family_of_the_issue_has_a_config() -> None:
 def test_each_config_maps_noise_to_images_in_range(base_config: Config, family: str) -> None:
     model = base_config.models[family]
     torch.manual_seed(0)
-    generator, discriminator = build_gan(model.arch, model.latent_dim, 32, n_classes=10, width=model.width)
+    size = ARCHITECTURES[model.arch].image_size
+    generator, discriminator = build_gan(model.arch, model.latent_dim, size, n_classes=10, width=model.width)
     z = torch.randn(4, model.latent_dim)
     labels = torch.tensor([0, 3, 7, 9])
     images = generator.eval()(z, labels)
-    assert images.shape == (4, 3, 32, 32)
+    assert images.shape == (4, 3, size, size)
     assert images.min() >= -1 and images.max() <= 1
     assert images.std() > 0  # not a constant image
     assert discriminator.eval()(images, labels).shape == (4,)

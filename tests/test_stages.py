@@ -214,3 +214,22 @@ def test_bad_training_set_inputs_fail_in_one_line_and_write_nothing(
     (line,) = error_lines(result)
     assert line.startswith(f"error: {message}")
     assert not (work / "data/trainset").exists() and not (work / "reports/trainset.json").exists()
+
+
+def test_train_with_two_processes_runs_under_torchrun_and_rank0_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    overrides = ["data=shapes", "data.n_train=200", "data.n_test=50", "train.steps=6", "train.batch_size=16"]
+    work = write_params(tmp_path, [*overrides, "train.nproc_per_node=2"], monkeypatch)
+    for stage in ("prepare", "outliers", "trainset"):
+        assert run_stage(work, stage).returncode == 0
+    done = run_stage(work, "train", "--family", "dcgan3")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "rank 1 of 2" in done.stderr and "rank 0 of 2" in done.stderr
+    summary = json.loads((work / "reports/train/dcgan3/summary.json").read_text())
+    assert summary["processes"] == 2 and summary["steps"] == 6
+    assert (work / "artifacts/dcgan3/generator.pt").is_file()
+    assert len((work / "reports/losses/dcgan3.csv").read_text().splitlines()) == 7
+    assert not (work / "checkpoints").exists() or not any((work / "checkpoints").rglob("*.pt"))

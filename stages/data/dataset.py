@@ -96,30 +96,45 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 class BatchSampler:
     """Shuffled batches of a device-resident ImageSet, epoch after epoch.
 
-    Each epoch is one permutation from a seeded generator, so every index comes once per
-    epoch and the same seed gives the same order. state_dict()/load_state_dict() let an
-    interrupted run continue with exactly the batches it would have seen.
+    Each epoch is one permutation from a seeded CPU generator, so every index comes once
+    per epoch and the same seed gives the same order on every machine. The permutation is
+    copied to the device once per epoch and batches are sliced there: no host work or
+    copy per step. With `world` ranks, each global batch of `batch_size` is split and rank
+    `rank` takes its share (all ranks hold the same permutation). state_dict() and
+    load_state_dict() let an interrupted run continue with exactly the batches it would
+    have seen.
     """
 
-    def __init__(self, data: ImageSet, batch_size: int, seed: int) -> None:
+    def __init__(self, data: ImageSet, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
         if batch_size > len(data):
             raise UserError(f"train.batch_size={batch_size} exceeds the {len(data)} training images")
         self.data = data
         self.batch_size = batch_size
+        self.rank_batch = batch_size // world
+        self.rank = rank
         self.generator = torch.Generator().manual_seed(seed)
-        self.order = torch.randperm(len(data), generator=self.generator)
-        self.position = 0
         self.epoch = 0
+        self._set_order(torch.randperm(len(data), generator=self.generator))
+        self.position = 0
 
-    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Next (images in [-1, 1], labels); the last partial batch of an epoch is dropped."""
+    def _set_order(self, order: torch.Tensor) -> None:
+        self.order = order
+        self._order_on_device = order.to(self.data.images.device)
+
+    def next_index(self) -> torch.Tensor:
+        """This rank's indices of the next global batch (on the data's device); the last
+        partial batch of an epoch is dropped."""
         if self.position + self.batch_size > len(self.order):
-            self.order = torch.randperm(len(self.data), generator=self.generator)
+            self._set_order(torch.randperm(len(self.data), generator=self.generator))
             self.position = 0
             self.epoch += 1
-        index = self.order[self.position : self.position + self.batch_size]
+        first = self.position + self.rank * self.rank_batch
         self.position += self.batch_size
-        index = index.to(self.data.images.device)
+        return self._order_on_device[first : first + self.rank_batch]
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Next (images in [-1, 1], labels) of this rank."""
+        index = self.next_index()
         return to_signed_unit(self.data.images[index]), self.data.labels[index]
 
     def state_dict(self) -> dict:
@@ -132,6 +147,6 @@ class BatchSampler:
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
-        self.order = state["order"]
+        self._set_order(state["order"])
         self.position = int(state["position"])
         self.epoch = int(state["epoch"])

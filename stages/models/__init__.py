@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from stages.models import cgan, dcgan, sagan, sngan, wgan
+from stages.models.layers import fuse_upsample_convs
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Architecture:
     build: Callable[..., tuple[nn.Module, nn.Module]]
     conditional: bool = False  # G and D take class labels
     has_width: bool = False  # accepts model.width
+    image_size: int = 32  # the size it was designed for (the benchmark's data)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -30,6 +32,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     "dcgan5": Architecture("DCGAN", dcgan.build_dcgan5),
     "dcgan_bn_input": Architecture("DCGAN", dcgan.build_dcgan_bn_input),
     "dcgan_relu": Architecture("DCGAN", dcgan.build_dcgan_relu),
+    "dcgan_radford64": Architecture("DCGAN", dcgan.build_dcgan_radford64, image_size=64),
     "cgan_test": Architecture("CGAN", cgan.build_cgan_test, conditional=True),
     "cgan1": Architecture("CGAN", cgan.build_cgan1, conditional=True),
     "cgan2": Architecture("CGAN", cgan.build_cgan2, conditional=True),
@@ -43,18 +46,30 @@ ARCHITECTURES: dict[str, Architecture] = {
 
 
 def build_gan(
-    arch: str, latent_dim: int, image_size: int, channels: int = 3, n_classes: int = 10, width: int = 0
+    arch: str,
+    latent_dim: int,
+    image_size: int,
+    channels: int = 3,
+    n_classes: int = 10,
+    width: int = 0,
+    fast_layers: bool = True,
 ) -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator) of a registered architecture, weights initialised.
-    `n_classes` matters to conditional architectures only, `width` to those with has_width."""
+    `n_classes` matters to conditional architectures only, `width` to those with has_width.
+    `fast_layers` computes upsample+conv pairs as one op (layers.UpsampleConv2d): the same
+    function and state_dict, different rounding."""
     spec = ARCHITECTURES[arch]
-    return spec.build(
+    generator, discriminator = spec.build(
         latent_dim=latent_dim,
         image_size=image_size,
         channels=channels,
         n_classes=n_classes if spec.conditional else 0,
         width=width,
     )
+    if fast_layers:
+        fuse_upsample_convs(generator)
+        fuse_upsample_convs(discriminator)
+    return generator, discriminator
 
 
 def count_parameters(module: nn.Module) -> int:

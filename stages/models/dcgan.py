@@ -256,3 +256,30 @@ def build_dcgan5(latent_dim: int, image_size: int = 32, channels: int = 3, **_: 
     generator = Generator(latent_dim, nn.Sequential(*layers))
     discriminator = dcgan3_discriminator(channels, image_size)
     return initialised(generator, discriminator)
+
+
+def build_dcgan_radford64(latent_dim: int = 100, image_size: int = 64, channels: int = 3, **_: int) -> Pair:
+    """The 64x64 DCGAN of Radford et al. (2016), as most people write it (pytorch/examples):
+    G: z as 1x1 -> ConvT 512 4x4 (4x4) -> ConvT 256, 128, 64 4x4 s2, each with BN + ReLU ->
+    ConvT C 4x4 s2, tanh. D mirrored: Conv 64 4x4 s2, LeakyReLU 0.2 -> Conv 128, 256, 512
+    4x4 s2 with BN + LeakyReLU -> Conv 1 4x4 (a logit). No biases before batch norm;
+    N(0, 0.02) weights. Here to compare ganrepro's loop with a hand-written one."""
+    if image_size != 64:
+        raise ValueError(f"dcgan_radford64 is the 64x64 DCGAN: it needs data.image_size=64, got {image_size}")
+    widths = (512, 256, 128, 64)
+    layers: list[nn.Module] = [
+        Reshape(latent_dim, 1, 1),
+        nn.ConvTranspose2d(latent_dim, widths[0], 4, 1, 0, bias=False),
+        nn.BatchNorm2d(widths[0]),
+        nn.ReLU(),
+    ]
+    for cin, cout in zip(widths, widths[1:], strict=False):
+        layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+    layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+    generator = Generator(latent_dim, nn.Sequential(*layers))
+    features: list[nn.Module] = [nn.Conv2d(channels, 64, 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
+    for cin, cout in zip(widths[::-1], widths[::-1][1:], strict=False):
+        features += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2)]
+    head = nn.Sequential(nn.Conv2d(widths[0], 1, 4, 1, 0, bias=False), nn.Flatten())
+    discriminator = Discriminator(nn.Sequential(*features), head)
+    return initialised(generator, discriminator, normal_init)

@@ -1,0 +1,182 @@
+"""Issue 7's fast paths: they must compute what the plain path computes.
+
+The speed itself is measured by `make bench` (stages.bench), never by a test."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from stages.config import Config, compose, validate
+from stages.data.dataset import BatchSampler, ImageSet
+from stages.device import claim_gpu
+from stages.errors import UserError
+from stages.models import ARCHITECTURES, build_gan, count_parameters
+from stages.models.layers import UpsampleConv2d, fuse_upsample_convs
+from stages.training import autocast_for, train_gan
+
+REPO = Path(__file__).resolve().parents[1]
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("arch", ["dcgan1", "dcgan3", "dcgan5", "wgan1", "sngan", "cgan_test"])
+def test_fused_upsample_convs_compute_the_plain_layers(arch: str) -> None:
+    torch.manual_seed(0)
+    plain, _ = build_gan(arch, 128, 32, fast_layers=False)
+    fused = copy.deepcopy(plain)
+    assert fuse_upsample_convs(fused) > 0
+    assert any(isinstance(m, UpsampleConv2d) for m in fused.modules())
+    assert list(fused.state_dict()) == list(plain.state_dict())  # checkpoints load either way
+    z, labels = torch.randn(6, 128), torch.arange(6) % 10
+    with torch.no_grad():
+        assert torch.allclose(fused.eval()(z, labels), plain.eval()(z, labels), atol=1e-5)
+
+
+def test_a_fused_layer_has_the_gradients_of_the_plain_pair() -> None:
+    torch.manual_seed(1)
+    plain = torch.nn.Sequential(torch.nn.Upsample(scale_factor=2), torch.nn.Conv2d(5, 4, 3, padding=1))
+    fused = copy.deepcopy(plain)
+    fuse_upsample_convs(fused)
+    x = torch.randn(3, 5, 6, 7)
+    for net in (plain, fused):
+        net(x).square().sum().backward()
+    assert torch.allclose(fused[1].weight.grad, plain[1].weight.grad, rtol=1e-4, atol=1e-4)
+    assert torch.allclose(fused[1].bias.grad, plain[1].bias.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_a_strided_or_spectral_conv_after_upsampling_is_left_alone() -> None:
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    strided = torch.nn.Sequential(torch.nn.Upsample(scale_factor=2), torch.nn.Conv2d(3, 3, 3, 2, 1))
+    spectral = torch.nn.Sequential(
+        torch.nn.Upsample(scale_factor=2), spectral_norm(torch.nn.Conv2d(3, 3, 3, 1, 1))
+    )
+    bilinear = torch.nn.Sequential(
+        torch.nn.Upsample(scale_factor=2, mode="bilinear"), torch.nn.Conv2d(3, 3, 3, 1, 1)
+    )
+    assert [fuse_upsample_convs(m) for m in (strided, spectral, bilinear)] == [0, 0, 0]
+
+
+def test_the_device_resident_sampler_splits_each_global_batch_across_ranks() -> None:
+    data = ImageSet(torch.zeros(40, 3, 2, 2, dtype=torch.uint8), torch.arange(40), ["x"])
+    whole = BatchSampler(data, batch_size=8, seed=5)
+    ranks = [BatchSampler(data, batch_size=8, seed=5, rank=r, world=2) for r in range(2)]
+    for _ in range(12):  # past an epoch boundary
+        expected = whole.next_index()
+        halves = [sampler.next_index() for sampler in ranks]
+        assert [len(h) for h in halves] == [4, 4]
+        assert torch.equal(torch.cat(halves), expected)
+    assert whole.epoch == ranks[0].epoch == 2
+
+
+@pytest.mark.filterwarnings("ignore:CUDA is not available")
+def test_bf16_autocast_is_used_on_cuda_only() -> None:
+    assert not isinstance(autocast_for(CPU, amp=True), torch.autocast)
+    on_cuda = autocast_for(torch.device("cuda"), amp=True)
+    assert isinstance(on_cuda, torch.autocast) and on_cuda.fast_dtype == torch.bfloat16
+    assert not isinstance(autocast_for(torch.device("cuda"), amp=False), torch.autocast)
+
+
+@pytest.mark.parametrize("family", ["dcgan3", "cgan1"])
+def test_the_fast_paths_give_the_losses_of_the_plain_path(
+    base_config: Config, tiny_shapes: ImageSet, family: str
+) -> None:
+    runs = {}
+    for fast in (False, True):
+        train = dataclasses.replace(
+            base_config.train, steps=5, batch_size=16, fast_paths=fast, channels_last=fast, compile=False
+        )
+        runs[fast] = train_gan(train, base_config.models[family], tiny_shapes, CPU, progress=False)
+    plain, fast = runs[False].history[:, 1:3], runs[True].history[:, 1:3]
+    assert torch.isfinite(fast).all()
+    # the first step sees the same weights: equal up to rounding
+    assert torch.allclose(fast[0], plain[0], atol=1e-5), (fast[0], plain[0])
+    # later ones drift a little: Adam's first updates are ~lr * sign(gradient), so a rounding
+    # difference in a near-zero gradient moves that weight by a whole lr
+    assert torch.allclose(fast, plain, rtol=1e-2), (fast, plain)
+
+
+def test_two_gloo_ranks_end_with_identical_weights_and_resume_exactly(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(REPO / "tests/ddp_worker.py"),
+        str(tmp_path),
+    ]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    for key, weight in rank0["straight"].items():
+        assert torch.equal(weight, rank1["straight"][key]), key  # DDP kept the ranks in step
+        assert torch.equal(weight, rank0["resumed"][key]), key  # resume under DDP is exact
+    assert torch.isfinite(rank0["history"]).all()
+    assert torch.equal(rank0["history"], rank1["history"])  # losses averaged over ranks
+    # each rank saw other images and noise: the averaged losses are not rank 0's alone
+    assert rank0["history"][:, 1].std() > 0
+
+
+def test_queue_workers_claim_different_gpus(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert [claim_gpu(2, tmp_path), claim_gpu(2, tmp_path)] == [0, 1]
+    assert claim_gpu(2, tmp_path) == 0  # all held: share the first, with a warning
+    assert "all 2 GPUs are claimed" in caplog.text
+
+
+def test_radford_dcgan_has_the_reference_size_and_shapes() -> None:
+    generator, discriminator = build_gan("dcgan_radford64", 100, 64)
+    # pytorch/examples' DCGAN (nz 100, ngf = ndf = 64): 3,576,704 and 2,765,568 parameters
+    assert (count_parameters(generator), count_parameters(discriminator)) == (3576704, 2765568)
+    images = generator(torch.randn(2, 100))
+    assert images.shape == (2, 3, 64, 64) and discriminator(images).shape == (2,)
+    assert ARCHITECTURES["dcgan_radford64"].image_size == 64
+    with pytest.raises(ValueError, match="data.image_size=64"):
+        build_gan("dcgan_radford64", 100, 32)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("train.nproc_per_node=0", "train.nproc_per_node"), ("train.nproc_per_node=3", "train.batch_size")],
+)
+def test_a_bad_process_count_fails_before_training(override: str, key: str) -> None:
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        with pytest.raises(UserError, match=key):
+            validate(compose(["data=shapes", "profile=smoke", "train.batch_size=32", override]))
+    finally:
+        os.chdir(cwd)
+
+
+def test_bench_prints_one_json_line_with_every_figure(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "stages.bench",
+        "--steps=2",
+        "--batch-size=16",
+        "--families",
+        "dcgan3",
+        "--reference",
+        "dcgan3",
+        "--eval-images=200",
+        "--style-size=-1",
+    ]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    import json
+
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["train"]["dcgan3"]["train_images_per_second"] > 0
+    assert figures["train"]["dcgan3"]["gflop_per_step"] > 0
+    assert figures["reference_loop_images_per_second"]["dcgan3"] > 0
+    assert figures["eval"]["featurenet"]["images"] == 200

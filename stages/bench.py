@@ -4,15 +4,18 @@
                            [--families dcgan3 cgan1 wgan_gp sngan dcgan_radford64 | all]
                            [--reference dcgan3 dcgan_radford64] [--eval-images 0]
                            [--style-size 256] [--style-iterations 30]
+                           [--plain] [--contiguous] [--compile]
 
 Trains each family for --steps steps on random uint8 data of its design size through the
 pipeline's loop (warm-up steps not timed), with the FLOPs of one step counted so the
 rate can be read against the machine's matrix-multiply peak (also measured). Families
 in --reference are also trained by the loop people write by hand (reference_loop) on the
-same machine. Then the full evaluation path: sample N images from a DCGAN 3 generator,
-extract features with each backbone available here and compute FID + KID against
-reference statistics. Last, L-BFGS iterations of VGG19 style transfer. Prints a table,
-then one JSON line with every figure.
+same machine. --plain, --contiguous and --compile flip the loop's switches
+(train.fast_paths, channels_last, compile) to measure what each is worth. Then the full
+evaluation path: sample N images from a DCGAN 3 generator, extract features with each
+backbone available here and compute FID + KID against reference statistics. Last,
+L-BFGS iterations of VGG19 style transfer. Prints a table, then one JSON line with every
+figure.
 """
 
 from __future__ import annotations
@@ -227,18 +230,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-images", type=int, default=0, help="0 = 5,000 on CPU, 50,000 on GPU")
     parser.add_argument("--style-size", type=int, default=0, help="0 = 256 on CPU, 512 on GPU; -1 = skip")
     parser.add_argument("--style-iterations", type=int, default=30)
+    # the loop's switches, to measure what each one is worth on this machine
+    parser.add_argument("--plain", action="store_true", help="train.fast_paths=false")
+    parser.add_argument("--contiguous", action="store_true", help="train.channels_last=false")
+    parser.add_argument("--compile", action="store_true", help="train.compile=true")
     args = parser.parse_args(argv)
     cfg = load_params(args.params)
     threads = set_threads(cfg.train.num_threads)
     device = resolve_device(Device(args.device))
     cfg.train.device = Device(args.device)
     cfg.train.batch_size = args.batch_size
+    cfg.train.fast_paths = not args.plain
+    cfg.train.channels_last = not args.contiguous
+    cfg.train.compile = args.compile
     on_gpu = device.type == "cuda"
     steps = args.steps or (200 if on_gpu else 20)
     figures: dict = {
         "device": torch.cuda.get_device_name(device) if on_gpu else f"cpu ({threads} threads)",
         "machine": platform.machine(),
         "torch": torch.__version__,
+        "loop": {"fast_paths": not args.plain, "channels_last": not args.contiguous, "compile": args.compile},
         "gemm_peak_gflops": gemm_peak_gflops(device),
         "train": {},
         "reference_loop_images_per_second": {},

@@ -107,6 +107,16 @@ def gather(obj: object) -> list:
     return out
 
 
+def share_buffers(*modules: torch.nn.Module) -> None:
+    """Give every rank rank 0's buffers (batch-norm statistics). DDP syncs them at each
+    forward; after the last step each rank holds those of its own batch."""
+    if current().world == 1:
+        return
+    for module in modules:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
 def barrier() -> None:
     if current().world > 1:
         dist.barrier()

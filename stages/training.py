@@ -286,6 +286,7 @@ def train_gan(
     flush()
     seconds += time.perf_counter() - tick
     bar.close()
+    distributed.share_buffers(*(m for m in (generator, discriminator, ema) if m is not None))
     non_finite = ~torch.isfinite(history[:, 1:3]).all(dim=1)
     if non_finite.any():
         first = int(non_finite.nonzero()[0])

@@ -1,5 +1,5 @@
-"""Run by tests/test_speed.py under `torchrun --nproc_per_node 2`: trains dcgan3 on shapes
-with gloo three times (straight through; interrupted at step 4; resumed) and saves what
+"""Run by tests/test_speed.py under `torchrun --nproc_per_node 2`: trains a family on
+shapes with gloo three times (straight through; interrupted at step 4; resumed) and saves what
 each rank ends with, for the test to compare across ranks and runs."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from stages.data.shapes import make_shapes
 from stages.training import Interrupted, train_gan
 
 
-def main(out: Path) -> None:
+def main(out: Path, family: str) -> None:
     torch.set_num_threads(1)
     device = distributed.join(torch.device("cpu"))
     rank = distributed.current().rank
@@ -26,9 +26,10 @@ def main(out: Path) -> None:
     train = dataclasses.replace(
         cfg.train, steps=8, batch_size=16, log_every=2, checkpoint_every=100, nproc_per_node=2
     )
-    split = make_shapes(n_train=96, n_test=8, size=32, seed=3).splits["train"]
-    data = ImageSet(torch.from_numpy(split.images), torch.from_numpy(split.labels), ["a"])
-    model = cfg.models["dcgan3"]
+    shapes = make_shapes(n_train=96, n_test=8, size=32, seed=3)
+    split = shapes.splits["train"]
+    data = ImageSet(torch.from_numpy(split.images), torch.from_numpy(split.labels), shapes.classes)
+    model = cfg.models[family]
 
     straight = train_gan(train, model, data, device, progress=False)
     checkpoint = out / "last.pt"
@@ -51,4 +52,4 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), sys.argv[2])

@@ -103,7 +103,8 @@ def test_the_fast_paths_give_the_losses_of_the_plain_path(
     assert torch.allclose(fast, plain, rtol=1e-2), (fast, plain)
 
 
-def test_two_gloo_ranks_end_with_identical_weights_and_resume_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("family", ["dcgan3", "cgan1"])  # cgan1: batch norm and labels
+def test_two_gloo_ranks_end_with_identical_weights_and_resume_exactly(tmp_path: Path, family: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [
         sys.executable,
@@ -113,6 +114,7 @@ def test_two_gloo_ranks_end_with_identical_weights_and_resume_exactly(tmp_path: 
         "--nproc_per_node=2",
         str(REPO / "tests/ddp_worker.py"),
         str(tmp_path),
+        family,
     ]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -22,11 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from stages.device import host_to_device
+
 DIFFAUGMENT_OPS = ("color", "translation", "cutout")
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator, device: torch.device) -> Tensor:
-    return (low + (high - low) * torch.rand(n, generator=generator)).to(device)
+    return host_to_device(low + (high - low) * torch.rand(n, generator=generator), device)
 
 
 def affine_augment(
@@ -45,7 +47,9 @@ def affine_augment(
     # affine_grid works in [-1, 1] coordinates: a shift of s of the width is 2 s
     tx = _uniform(n, -shift, shift, generator, device) * 2
     ty = _uniform(n, -shift, shift, generator, device) * 2
-    sign = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0).to(device) if flip else 1.0
+    sign = 1.0
+    if flip:
+        sign = host_to_device(torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0), device)
     cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.stack(
         [torch.stack([cos * sign, -sin, tx], dim=1), torch.stack([sin * sign, cos, ty], dim=1)], dim=1
@@ -83,8 +87,8 @@ def _translate(images: Tensor, ratio: float, generator: torch.Generator) -> Tens
     n, c, h, w = images.shape
     device = images.device
     sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    dy = torch.randint(-sy, sy + 1, (n, 1, 1), generator=generator).to(device)
-    dx = torch.randint(-sx, sx + 1, (n, 1, 1), generator=generator).to(device)
+    dy = host_to_device(torch.randint(-sy, sy + 1, (n, 1, 1), generator=generator), device)
+    dx = host_to_device(torch.randint(-sx, sx + 1, (n, 1, 1), generator=generator), device)
     rows = torch.arange(h, device=device).view(1, h, 1) + dy + 1  # +1: the zero border below
     cols = torch.arange(w, device=device).view(1, 1, w) + dx + 1
     rows = rows.clamp(0, h + 1).expand(n, h, w)
@@ -99,8 +103,8 @@ def _cutout(images: Tensor, ratio: float, generator: torch.Generator) -> Tensor:
     n, _, h, w = images.shape
     device = images.device
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    cy = torch.randint(0, h + (1 - ch % 2), (n, 1, 1), generator=generator).to(device)
-    cx = torch.randint(0, w + (1 - cw % 2), (n, 1, 1), generator=generator).to(device)
+    cy = host_to_device(torch.randint(0, h + (1 - ch % 2), (n, 1, 1), generator=generator), device)
+    cx = host_to_device(torch.randint(0, w + (1 - cw % 2), (n, 1, 1), generator=generator), device)
     ys = torch.arange(h, device=device).view(1, h, 1)
     xs = torch.arange(w, device=device).view(1, 1, w)
     inside = ((ys - cy + ch // 2) >= 0) & ((ys - cy + ch // 2) < ch) & ((xs - cx + cw // 2) >= 0)
@@ -118,7 +122,7 @@ def cutmix(
     labels by share and 1 - share. Box area ~ U(0, 1) of the image, as Beta(1, 1)."""
     n, _, h, w = images.shape
     device = images.device
-    partner = torch.randperm(n, generator=generator).to(device)
+    partner = host_to_device(torch.randperm(n, generator=generator), device)
     cut = torch.sqrt(1 - torch.rand(n, generator=generator))  # side ratio: area = 1 - lambda
     bh, bw = (cut * h).long(), (cut * w).long()
     cy = (torch.rand(n, generator=generator) * h).long()
@@ -134,9 +138,9 @@ def cutmix(
         & (xs < x1.view(n, 1, 1))
     )
     share = 1 - box.flatten(1).float().mean(dim=1)  # after clipping at the border: exact
-    box = box.to(device).unsqueeze(1)
+    box = host_to_device(box, device).unsqueeze(1)
     mixed = torch.where(box, images[partner], images)
-    return mixed, labels, labels[partner], share.to(device)
+    return mixed, labels, labels[partner], host_to_device(share, device)
 
 
 def unsharp_mask(images: Tensor, amount: float = 1.0, sigma: float = 1.0) -> Tensor:

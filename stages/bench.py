@@ -4,14 +4,15 @@
                            [--families dcgan3 cgan1 wgan_gp sngan dcgan_radford64 | all]
                            [--reference dcgan3 dcgan_radford64] [--eval-images 0]
                            [--style-size 256] [--style-iterations 30]
-                           [--plain] [--contiguous] [--compile]
+                           [--plain] [--contiguous] [--compile] [--profile]
 
 Trains each family for --steps steps on random uint8 data of its design size through the
 pipeline's loop (warm-up steps not timed), with the FLOPs of one step counted so the
 rate can be read against the machine's matrix-multiply peak (also measured). Families
 in --reference are also trained by the loop people write by hand (reference_loop) on the
 same machine. --plain, --contiguous and --compile flip the loop's switches
-(train.fast_paths, channels_last, compile) to measure what each is worth. Then the full
+(train.fast_paths, channels_last, compile) to measure what each is worth; --profile
+prints where each family's step time goes (torch.profiler, operators by self time). Then the full
 evaluation path: sample N images from a DCGAN 3 generator, extract features with each
 backbone available here and compute FID + KID against reference statistics. Last,
 L-BFGS iterations of VGG19 style transfer. Prints a table, then one JSON line with every
@@ -118,6 +119,23 @@ def bench_training(cfg: Config, family: str, steps: int, device: torch.device) -
         "steps": steps,
         "peak_memory_mb": round(peak_memory_mb(device), 1),
     }
+
+
+def profile_training(cfg: Config, family: str, device: torch.device, steps: int = 5, rows: int = 12) -> str:
+    """The operators that take a family's step time, by self time over `steps` steps
+    (warm-up excluded): which kernels a speed-up has to shorten."""
+    from torch.profiler import ProfilerActivity, profile
+
+    data = random_data(cfg.models[family].arch)
+    on_gpu = device.type == "cuda"
+    model = cfg.models[family]
+    train_gan(dataclasses.replace(cfg.train, steps=2), model, data, device, progress=False)
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if on_gpu else [])]
+    with profile(activities=activities) as prof:
+        train_gan(dataclasses.replace(cfg.train, steps=steps), model, data, device, progress=False)
+        sync(device)
+    sort = "self_cuda_time_total" if on_gpu else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=sort, row_limit=rows)
 
 
 def reference_loop(cfg: Config, family: str, steps: int, device: torch.device) -> float:
@@ -234,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--plain", action="store_true", help="train.fast_paths=false")
     parser.add_argument("--contiguous", action="store_true", help="train.channels_last=false")
     parser.add_argument("--compile", action="store_true", help="train.compile=true")
+    parser.add_argument("--profile", action="store_true", help="print each family's top operators")
     args = parser.parse_args(argv)
     cfg = load_params(args.params)
     threads = set_threads(cfg.train.num_threads)
@@ -268,6 +287,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{result['achieved_gflops'] or 'n/a':>7} GFLOP/s "
             f"({result['image_size']} px, batch {args.batch_size}, peak {result['peak_memory_mb']:.0f} MB)"
         )
+        if args.profile:
+            print(f"where a {family} step goes:\n{profile_training(cfg, family, device)}")
     for family in args.reference:
         rate = figures["reference_loop_images_per_second"][family] = reference_loop(
             cfg, family, steps, device

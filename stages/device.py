@@ -64,3 +64,12 @@ def set_threads(num_threads: int = 0) -> int:
     count = max(1, count // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     torch.set_num_threads(count)
     return count
+
+
+def host_to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small CPU tensor (random draws, indices) onto `device` without stalling the host.
+    On CUDA it goes through pinned memory with non_blocking: a plain copy from pageable
+    memory waits for the stream to drain, a host sync on every training step."""
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)

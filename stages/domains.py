@@ -75,9 +75,19 @@ def held_out(count: int, fraction: float, seed: int) -> np.ndarray:
     return np.sort(order[:n_test])
 
 
+def channels_first(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) uint8 array -> (N, 3, H, W) uint8 tensor (a view: no copy)."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2)
+
+
+def to_signed(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> float in [-1, 1]."""
+    return pixels.float().div(127.5).sub(1)
+
+
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [-1, 1]."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    return to_signed(channels_first(images))
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -15,8 +15,6 @@ import contextlib
 import copy
 import logging
 import math
-import signal
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from stages.augmentations import DiffAugmented, augment_real
 from stages.config import LrSchedule, ModelConfig, Optimizer, TrainConfig
 from stages.data.dataset import BatchSampler, ImageSet
 from stages.errors import UserError
+from stages.interrupt import stop_on_sigint
 from stages.io import load_torch, save_torch
 from stages.losses import make_objective
 from stages.models import build_gan
@@ -226,7 +225,7 @@ def train_gan(
         total=steps, initial=start, desc="train", disable=not progress or not ranks.is_main, mininterval=2.0
     )
     tick = time.perf_counter()
-    with _stop_on_sigint() as stop_requested:
+    with stop_on_sigint() as stop_requested:
         for step in range(start, steps):
             history[step, 0] = step
             history[step, 3] = opt_g.param_groups[0]["lr"]
@@ -256,7 +255,8 @@ def train_gan(
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
-            discriminator.requires_grad_(True)
+            if train_cfg.fast_paths:
+                discriminator.requires_grad_(True)
             if ema is not None:
                 ema_update(ema, generator, ema_decay_at(model_cfg.ema_decay, step))
             sched_g.step()
@@ -329,24 +329,3 @@ def ema_update(ema: nn.Module, live: nn.Module, decay: float) -> None:
     torch._foreach_lerp_(ema_params, [p.detach() for p in live.parameters()], 1 - decay)
     for mine, theirs in zip(ema.buffers(), live.buffers(), strict=True):
         mine.copy_(theirs)
-
-
-@contextlib.contextmanager
-def _stop_on_sigint():
-    """Turn the first Ctrl-C into a flag the loop checks between steps; a second one kills."""
-    requested = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield requested
-        return
-
-    def handler(signum, frame):  # noqa: ANN001, ARG001
-        if requested.is_set():
-            raise KeyboardInterrupt
-        requested.set()
-        log.warning("Ctrl-C: stopping after this step and saving a checkpoint")
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield requested
-    finally:
-        signal.signal(signal.SIGINT, previous)

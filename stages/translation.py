@@ -29,11 +29,12 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from stages.config import CycleGanConfig
-from stages.domains import to_tensor, to_uint8
+from stages.device import host_to_device
+from stages.domains import channels_first, to_signed, to_tensor, to_uint8
+from stages.interrupt import stop_on_sigint
 from stages.io import load_torch, save_torch, write_text
 from stages.models.cyclegan import ImagePool, PatchDiscriminator, ResnetGenerator, default_blocks
 from stages.sampling import save_grid
-from stages.training import _stop_on_sigint  # the GAN loop's Ctrl-C handling: finish the step, save
 
 log = logging.getLogger("cyclegan")
 
@@ -98,7 +99,8 @@ def crop_and_flip(images: Tensor, scale: float, flip: bool, generator: torch.Gen
         images = images[..., top : top + size, left : left + size]
     if flip:
         flips = torch.rand(len(images), generator=generator) < 0.5
-        images = torch.where(flips.to(images.device)[:, None, None, None], images.flip(-1), images)
+        flips = host_to_device(flips, images.device)
+        images = torch.where(flips[:, None, None, None], images.flip(-1), images)
     return images.contiguous()
 
 
@@ -135,7 +137,8 @@ def train_cyclegan(  # noqa: PLR0913, PLR0915
     )
     pool_a, pool_b = ImagePool(cfg.pool_size, cfg.seed + 1), ImagePool(cfg.pool_size, cfg.seed + 2)
     draws = torch.Generator().manual_seed(cfg.seed)  # batch indices, crops and flips
-    data_a, data_b = to_tensor(images_a).to(device), to_tensor(images_b).to(device)
+    # both domains stay on the device as uint8 (a quarter of float32); batches are scaled there
+    data_a, data_b = channels_first(images_a).to(device), channels_first(images_b).to(device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda")
     rows: list[dict] = []
     step, seconds = 0, 0.0
@@ -177,15 +180,15 @@ def train_cyclegan(  # noqa: PLR0913, PLR0915
 
     bar = tqdm(total=cfg.steps, initial=step, desc="train_cyclegan", disable=not progress)
     tick = time.perf_counter()
-    with _stop_on_sigint() as stop_requested:
+    with stop_on_sigint() as stop_requested:
         while step < cfg.steps:
             lr = cfg.lr * linear_decay_factor(step, cfg.steps, cfg.decay_start)
             for group in [*opt_g.param_groups, *opt_d.param_groups]:
                 group["lr"] = lr
-            index_a = torch.randint(len(data_a), (cfg.batch_size,), generator=draws).to(device)
-            index_b = torch.randint(len(data_b), (cfg.batch_size,), generator=draws).to(device)
-            real_a = crop_and_flip(data_a[index_a], cfg.load_scale, cfg.flip, draws)
-            real_b = crop_and_flip(data_b[index_b], cfg.load_scale, cfg.flip, draws)
+            index_a = host_to_device(torch.randint(len(data_a), (cfg.batch_size,), generator=draws), device)
+            index_b = host_to_device(torch.randint(len(data_b), (cfg.batch_size,), generator=draws), device)
+            real_a = crop_and_flip(to_signed(data_a[index_a]), cfg.load_scale, cfg.flip, draws)
+            real_b = crop_and_flip(to_signed(data_b[index_b]), cfg.load_scale, cfg.flip, draws)
             # generators, with the discriminators' weights left alone
             model.d_a.requires_grad_(False)
             model.d_b.requires_grad_(False)

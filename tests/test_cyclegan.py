@@ -164,11 +164,11 @@ def test_interrupted_training_resumes_to_identical_weights(
         def __exit__(self, *exc: object) -> None:
             return None
 
-    monkeypatch.setattr(translation, "_stop_on_sigint", FakeSigint)
+    monkeypatch.setattr(translation, "stop_on_sigint", FakeSigint)
     with pytest.raises(KeyboardInterrupt):
         translation.train_cyclegan(*args, tmp_path / "b.pt", "f", tmp_path / "snaps_b", progress=False)
     assert torch.load(tmp_path / "b.pt", weights_only=True)["step"] == 4
-    monkeypatch.setattr(translation, "_stop_on_sigint", lambda: FakeSigintNever())
+    monkeypatch.setattr(translation, "stop_on_sigint", lambda: FakeSigintNever())
     resumed = translation.train_cyclegan(*args, tmp_path / "b.pt", "f", tmp_path / "snaps_b", progress=False)
     assert resumed.steps == straight.steps == 8
     for mine, theirs in zip(

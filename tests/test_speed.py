@@ -172,6 +172,7 @@ def test_bench_prints_one_json_line_with_every_figure(tmp_path: Path) -> None:
         "dcgan3",
         "--eval-images=200",
         "--style-size=-1",
+        "--profile",
     ]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -182,3 +183,5 @@ def test_bench_prints_one_json_line_with_every_figure(tmp_path: Path) -> None:
     assert figures["train"]["dcgan3"]["gflop_per_step"] > 0
     assert figures["reference_loop_images_per_second"]["dcgan3"] > 0
     assert figures["eval"]["featurenet"]["images"] == 200
+    assert "where a dcgan3 step goes" in done.stdout
+    assert "aten::convolution_backward" in done.stdout  # the profile names the operators

@@ -11,7 +11,6 @@ the same weights as one that never stopped.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import math
@@ -28,6 +27,7 @@ from stages import distributed
 from stages.augmentations import DiffAugmented, augment_real
 from stages.config import LrSchedule, ModelConfig, Optimizer, TrainConfig
 from stages.data.dataset import BatchSampler, ImageSet
+from stages.device import autocast_for
 from stages.errors import UserError
 from stages.interrupt import stop_on_sigint
 from stages.io import load_torch, save_torch
@@ -73,13 +73,6 @@ def rank_seed(seed: int, stream: int, rank: int) -> int:
     """The seed of one random stream (noise, augmentation, ...) on one rank: rank 0 of a
     lone process keeps seed + stream, other ranks are offset so their draws differ."""
     return seed + stream + 1000 * rank
-
-
-def autocast_for(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when `amp`; nothing elsewhere (CPU bf16 is slower here)."""
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def train_gan(

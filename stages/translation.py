@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from stages.config import CycleGanConfig
-from stages.device import host_to_device
+from stages.device import autocast_for, host_to_device
 from stages.domains import channels_first, to_signed, to_tensor, to_uint8
 from stages.interrupt import stop_on_sigint
 from stages.io import load_torch, save_torch, write_text
@@ -139,7 +139,7 @@ def train_cyclegan(  # noqa: PLR0913, PLR0915
     draws = torch.Generator().manual_seed(cfg.seed)  # batch indices, crops and flips
     # both domains stay on the device as uint8 (a quarter of float32); batches are scaled there
     data_a, data_b = channels_first(images_a).to(device), channels_first(images_b).to(device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda")
+    autocast = autocast_for(device, cfg.amp)
     rows: list[dict] = []
     step, seconds = 0, 0.0
     sums = torch.zeros(5, device=device)  # read every log_every steps: no sync per step

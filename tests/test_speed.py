@@ -16,11 +16,11 @@ import torch
 
 from stages.config import Config, compose, validate
 from stages.data.dataset import BatchSampler, ImageSet
-from stages.device import claim_gpu
+from stages.device import autocast_for, claim_gpu
 from stages.errors import UserError
 from stages.models import ARCHITECTURES, build_gan, count_parameters
 from stages.models.layers import UpsampleConv2d, fuse_upsample_convs
-from stages.training import autocast_for, train_gan
+from stages.training import train_gan
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")

@@ -3,18 +3,23 @@
     python -m stages.bench [--steps 0] [--batch-size 64] [--device auto]
                            [--families dcgan3 cgan1 wgan_gp sngan dcgan_radford64 | all]
                            [--reference dcgan3 dcgan_radford64] [--eval-images 0]
+                           [--backbones featurenet inception]
                            [--style-size 256] [--style-iterations 30]
-                           [--plain] [--contiguous] [--compile] [--profile]
+                           [--plain] [--contiguous] [--compile [--compile-mode M]]
+                           [--cuda-graph] [--no-amp] [--profile]
 
 Trains each family for --steps steps on random uint8 data of its design size through the
 pipeline's loop (warm-up steps not timed), with the FLOPs of one step counted so the
 rate can be read against the machine's matrix-multiply peak (also measured). Families
 in --reference are also trained by the loop people write by hand (reference_loop) on the
-same machine. --plain, --contiguous and --compile flip the loop's switches
-(train.fast_paths, channels_last, compile) to measure what each is worth; --profile
+same machine. --plain, --contiguous, --compile, --cuda-graph and --no-amp flip the loop's
+switches (train.fast_paths, channels_last, compile, compile_mode, cuda_graph, amp) to
+measure what each is worth; --profile
 prints where each family's step time goes (torch.profiler, operators by self time). Then the full
 evaluation path: sample N images from a DCGAN 3 generator, extract features with each
-backbone available here and compute FID + KID against reference statistics. Last,
+backbone available here and compute FID + KID against reference statistics (an Inception
+whose weights file is absent is timed with random weights: the speed does not depend on
+the values, and the figure is marked so). Last,
 L-BFGS iterations of VGG19 style transfer. Prints a table, then one JSON line with every
 figure.
 """
@@ -26,19 +31,26 @@ import dataclasses
 import json
 import platform
 import resource
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from stages.config import Backbone, Config, Device, EvalConfig, load_params
+from stages.config import Backbone, CompileMode, Config, Device, EvalConfig, load_params
 from stages.data.dataset import ImageSet, to_signed_unit
 from stages.device import resolve_device, set_threads
 from stages.errors import UserError, run_main
 from stages.evaluate import score_generator
-from stages.metrics.backbones import FeatureBackbone, inception_weights_path, load_inception
+from stages.metrics.backbones import (
+    BackboneInfo,
+    FeatureBackbone,
+    inception_weights_path,
+    load_inception,
+)
 from stages.metrics.fid import reference_statistics
 from stages.models import ARCHITECTURES, build_gan
 from stages.models.featurenet import FeatureNet
@@ -86,7 +98,7 @@ def gemm_peak_gflops(device: torch.device) -> float:
 def step_gflops(cfg: Config, family: str, data: ImageSet, device: torch.device) -> float | None:
     """GFLOPs of one training step (every D and G update), counted by PyTorch; None where
     the counter cannot follow the step (autograd.grad of a gradient penalty)."""
-    one = dataclasses.replace(cfg.train, steps=1, amp=False, compile=False)
+    one = dataclasses.replace(cfg.train, steps=1, amp=False, compile=False, cuda_graph=False)
     try:
         with FlopCounterMode(display=False) as counter:
             train_gan(one, cfg.models[family], data, device, progress=False)
@@ -201,13 +213,37 @@ def bench_evaluation(cfg: Config, backbone: FeatureBackbone, count: int, device:
     scored = dataclasses.replace(cfg, eval=e)
     sync(device)
     tick = time.perf_counter()
-    score_generator(generator, 128, backbone, reference, scored, device)
+    scores = score_generator(generator, 128, backbone, reference, scored, device)
     seconds = time.perf_counter() - tick
     return {
         "images": count,
         "seconds_fid_kid": round(seconds, 2),
+        # sampling + feature extraction; the rest is the FID and KID statistics
+        "seconds_features": round(scores["seconds"], 2),
         "images_per_second": round(count / seconds, 1),
     }
+
+
+def random_inception() -> FeatureBackbone:
+    """torch-fidelity's FID Inception-v3 with its initial random weights, to time the
+    evaluation path where the weights file is absent (speed does not depend on values)."""
+    from unittest import mock
+
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict"),
+    ):
+        empty = Path(tmp) / "no-weights.pth"
+        torch.save({}, empty)
+        network = FeatureExtractorInceptionV3(
+            "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(empty)
+        )
+    info = BackboneInfo(
+        "inception-v3-fid (random weights: timing only)", "", 2048, 299, "torch-fidelity TF1 bilinear"
+    )
+    return FeatureBackbone(network, info, lambda net, x: net(x)[0])
 
 
 def bench_style(size: int, iterations: int, device: torch.device) -> dict:
@@ -246,12 +282,20 @@ def main(argv: list[str] | None = None) -> None:
         "--reference", nargs="*", default=REFERENCE_FAMILIES, help="families of hand-written loop"
     )
     parser.add_argument("--eval-images", type=int, default=0, help="0 = 5,000 on CPU, 50,000 on GPU")
+    parser.add_argument(
+        "--backbones", nargs="*", default=["featurenet", "inception"], choices=["featurenet", "inception"]
+    )
     parser.add_argument("--style-size", type=int, default=0, help="0 = 256 on CPU, 512 on GPU; -1 = skip")
     parser.add_argument("--style-iterations", type=int, default=30)
     # the loop's switches, to measure what each one is worth on this machine
     parser.add_argument("--plain", action="store_true", help="train.fast_paths=false")
     parser.add_argument("--contiguous", action="store_true", help="train.channels_last=false")
     parser.add_argument("--compile", action="store_true", help="train.compile=true")
+    parser.add_argument(
+        "--compile-mode", default="default", choices=[m.name for m in CompileMode], help="train.compile_mode"
+    )
+    parser.add_argument("--cuda-graph", action="store_true", help="train.cuda_graph=true")
+    parser.add_argument("--no-amp", action="store_true", help="train.amp=false (fp32/TF32)")
     parser.add_argument("--profile", action="store_true", help="print each family's top operators")
     args = parser.parse_args(argv)
     cfg = load_params(args.params)
@@ -262,13 +306,22 @@ def main(argv: list[str] | None = None) -> None:
     cfg.train.fast_paths = not args.plain
     cfg.train.channels_last = not args.contiguous
     cfg.train.compile = args.compile
+    cfg.train.compile_mode = CompileMode[args.compile_mode]
+    cfg.train.cuda_graph = args.cuda_graph
+    cfg.train.amp = not args.no_amp
     on_gpu = device.type == "cuda"
     steps = args.steps or (200 if on_gpu else 20)
     figures: dict = {
         "device": torch.cuda.get_device_name(device) if on_gpu else f"cpu ({threads} threads)",
         "machine": platform.machine(),
         "torch": torch.__version__,
-        "loop": {"fast_paths": not args.plain, "channels_last": not args.contiguous, "compile": args.compile},
+        "loop": {
+            "fast_paths": not args.plain,
+            "channels_last": not args.contiguous,
+            "compile": args.compile_mode if args.compile else False,
+            "cuda_graph": args.cuda_graph,
+            "amp": not args.no_amp,
+        },
         "gemm_peak_gflops": gemm_peak_gflops(device),
         "train": {},
         "reference_loop_images_per_second": {},
@@ -299,19 +352,25 @@ def main(argv: list[str] | None = None) -> None:
 
     count = args.eval_images or (50000 if on_gpu else 5000)
     classifier = FeatureNet(10, cfg.featurenet.width, tuple(cfg.featurenet.convs))
-    backbones = {"featurenet": FeatureBackbone(classifier, None, lambda net, x: net.embed(x))}  # type: ignore[arg-type]
+    backbones = {}
+    if "featurenet" in args.backbones:
+        backbones["featurenet"] = FeatureBackbone(classifier, None, lambda net, x: net.embed(x))  # type: ignore[arg-type]
     eval_cfg = EvalConfig(backbone=Backbone.inception, inception_weights=cfg.eval.inception_weights)
-    if inception_weights_path(eval_cfg).is_file():
+    if "inception" not in args.backbones:
+        pass
+    elif inception_weights_path(eval_cfg).is_file():
         backbones["inception"] = load_inception(eval_cfg)
     else:
-        print(f"eval  inception   skipped: {inception_weights_path(eval_cfg)} not on this machine")
+        print(f"eval  inception   {inception_weights_path(eval_cfg)} not on this machine: random weights")
+        backbones["inception_random_weights"] = random_inception()
     for name, backbone in backbones.items():
         # Inception on CPU: ~5 img/s at 299 px, so a few hundred images only
-        n = count if on_gpu or name != "inception" else min(count, 200)
+        n = count if on_gpu or not name.startswith("inception") else min(count, 200)
         result = figures["eval"][name] = bench_evaluation(cfg, backbone, n, device)
         print(
             f"eval  {name:11s} FID+KID of {n} generated images in {result['seconds_fid_kid']:.1f} s "
-            f"({result['images_per_second']:.0f} img/s)"
+            f"({result['images_per_second']:.0f} img/s; sampling and features "
+            f"{result['seconds_features']:.1f} s)"
         )
     if args.style_size >= 0:
         size = args.style_size or (512 if on_gpu else 256)

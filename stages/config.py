@@ -61,6 +61,15 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class CompileMode(str, Enum):
+    """torch.compile's modes; the names are what a config writes, the values what torch takes."""
+
+    default = "default"
+    reduce_overhead = "reduce-overhead"  # CUDA graphs: one launch per graph, not per kernel
+    max_autotune = "max-autotune"
+    max_autotune_no_cudagraphs = "max-autotune-no-cudagraphs"
+
+
 class Split(str, Enum):
     train = "train"
     test = "test"
@@ -152,6 +161,10 @@ class TrainConfig:
     # D in G's step): the same maths in fewer operations; false = the plain path
     fast_paths: bool = True
     compile: bool = False  # torch.compile G and D (measured with `make bench` before use)
+    compile_mode: CompileMode = CompileMode.default
+    # CUDA only: record the whole step (D and G updates, optimisers) as one CUDA graph and
+    # replay it; for small models whose step is bound by kernel launches on the host
+    cuda_graph: bool = False
     # > 1: the stage runs itself under torchrun with DistributedDataParallel, batch_size
     # being the global batch split across the processes (NCCL on GPUs, gloo on CPU)
     nproc_per_node: int = 1

@@ -4,7 +4,7 @@ The family's ModelConfig picks the networks (stages.models) and the objective
 (stages.losses); everything else — batches, schedules, mixed precision, logging,
 checkpoints and resume — lives here once.
 
-Resume is exact: the checkpoint holds the networks, optimisers, schedulers, the batch
+Resume is exact: the checkpoint holds the networks, optimisers, the batch
 order and every random-number state, so a run interrupted and resumed on CPU ends with
 the same weights as one that never stopped.
 """
@@ -27,7 +27,7 @@ from stages import distributed
 from stages.augmentations import DiffAugmented, augment_real
 from stages.config import LrSchedule, ModelConfig, Optimizer, TrainConfig
 from stages.data.dataset import BatchSampler, ImageSet
-from stages.device import autocast_for
+from stages.device import GraphedStep, autocast_for
 from stages.errors import UserError
 from stages.interrupt import stop_on_sigint
 from stages.io import load_torch, save_torch
@@ -37,6 +37,7 @@ from stages.models import build_gan
 log = logging.getLogger("training")
 
 HISTORY_COLUMNS = ("step", "d_loss", "g_loss", "lr_g", "lr_d")
+GRAPH_WARMUP_STEPS = 3  # train.cuda_graph: eager steps of each run before the capture
 
 
 def lr_factor(schedule: LrSchedule, step: int, steps: int, cfg: TrainConfig) -> float:
@@ -112,15 +113,11 @@ def train_gan(
     # the copy of G that samples are drawn from when model.ema_decay > 0
     ema = copy.deepcopy(generator).requires_grad_(False) if model_cfg.ema_decay > 0 else None
     objective = make_objective(model_cfg)
-    opt_g = make_optimizer(generator, model_cfg.lr_g or train_cfg.lr_g, train_cfg, model_cfg, device)
-    opt_d = make_optimizer(discriminator, model_cfg.lr_d or train_cfg.lr_d, train_cfg, model_cfg, device)
+    graphed = use_cuda_graph(train_cfg, device, ranks.world)
+    lr_g, lr_d = model_cfg.lr_g or train_cfg.lr_g, model_cfg.lr_d or train_cfg.lr_d
+    opt_g = make_optimizer(generator, lr_g, train_cfg, model_cfg, device, graphed)
+    opt_d = make_optimizer(discriminator, lr_d, train_cfg, model_cfg, device, graphed)
     steps = train_cfg.steps
-
-    def factor(step: int) -> float:
-        return lr_factor(train_cfg.lr_schedule, step, steps, train_cfg)
-
-    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
-    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
 
     # one shuffled order for all ranks (seeded alike); each takes its slice of every batch
     sampler = BatchSampler(data.to(device), train_cfg.batch_size, train_cfg.seed, ranks.rank, ranks.world)
@@ -137,8 +134,9 @@ def train_gan(
             discriminator.load_state_dict(state["discriminator"])
             opt_g.load_state_dict(state["opt_g"])
             opt_d.load_state_dict(state["opt_d"])
-            sched_g.load_state_dict(state["sched_g"])
-            sched_d.load_state_dict(state["sched_d"])
+            if graphed:  # the loaded groups hold the saved lr; the graph reads a device tensor
+                for opt in (opt_g, opt_d):
+                    opt.param_groups[0]["lr"] = torch.tensor(float(opt.param_groups[0]["lr"]), device=device)
             sampler.load_state_dict(state["sampler"])
             mine = state["ranks"][ranks.rank]
             noise.set_state(mine["noise"])
@@ -173,8 +171,6 @@ def train_gan(
                     "discriminator": discriminator.state_dict(),
                     "opt_g": opt_g.state_dict(),
                     "opt_d": opt_d.state_dict(),
-                    "sched_g": sched_g.state_dict(),
-                    "sched_d": sched_d.state_dict(),
                     "sampler": sampler.state_dict(),
                     "ranks": rank_states,
                     "history": history,
@@ -187,7 +183,8 @@ def train_gan(
     # scores with the bare D: its gradients are thrown away, so DDP must not sync them.
     g_run, d_run = generator, discriminator
     if train_cfg.compile:
-        g_run, d_run = torch.compile(generator), torch.compile(discriminator)
+        mode = train_cfg.compile_mode.value
+        g_run, d_run = torch.compile(generator, mode=mode), torch.compile(discriminator, mode=mode)
     d_bare = d_run
     if ranks.world > 1:
         ids = [device.index] if device.type == "cuda" else None
@@ -199,7 +196,8 @@ def train_gan(
         critic_d = DiffAugmented(d_run, train_cfg.diffaugment, augment_rng)
         critic_g = DiffAugmented(d_bare, train_cfg.diffaugment, augment_rng)
 
-    autocast = autocast_for(device, train_cfg.amp)
+    # a graph capture must not use autocast's cache of cast weights (PyTorch's CUDA graph rules)
+    autocast = autocast_for(device, train_cfg.amp, cache=not graphed)
     batch = sampler.rank_batch
     latent = model_cfg.latent_dim
     pending: list[torch.Tensor] = []  # per-step losses kept on the device until the next flush
@@ -217,43 +215,59 @@ def train_gan(
     bar = tqdm(
         total=steps, initial=start, desc="train", disable=not progress or not ranks.is_main, mininterval=2.0
     )
+
+    def draw_inputs() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """(real, labels, z) of each D update of one step, in the order the seeded streams
+        are drawn: eager work, outside any CUDA graph."""
+        drawn = []
+        for _ in range(model_cfg.d_steps):
+            real, labels = sampler.next()
+            real, labels = augment_real(real, labels, train_cfg.augment, train_cfg.cutmix, augment_rng)
+            drawn.append((real, labels, torch.randn(batch, latent, device=device, generator=noise)))
+        return drawn
+
+    def train_step(drawn: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """d_steps D updates, then one G update; returns the last (d_loss, g_loss)."""
+        for d_step, (real, labels, z) in enumerate(drawn):
+            # The last D step's fakes keep their graph and feed the G step too (as in
+            # pytorch/examples' DCGAN): one generator forward fewer per step.
+            keep_graph = d_step == len(drawn) - 1
+            with autocast, torch.set_grad_enabled(keep_graph):
+                fake = g_run(z, labels)
+            with autocast:
+                d_loss = objective.discriminator(critic_d, real, fake.detach(), labels)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            if model_cfg.clip > 0:
+                clip_weights(discriminator, model_cfg.clip)
+        if train_cfg.fast_paths:
+            discriminator.requires_grad_(False)  # input gradients only: G's are what count
+        with autocast:
+            g_loss = objective.generator(critic_g, fake, labels)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        if train_cfg.fast_paths:
+            discriminator.requires_grad_(True)
+        return d_loss, g_loss
+
+    run_step = GraphedStep(train_step, GRAPH_WARMUP_STEPS) if graphed else train_step
     tick = time.perf_counter()
     with stop_on_sigint() as stop_requested:
         for step in range(start, steps):
-            history[step, 0] = step
-            history[step, 3] = opt_g.param_groups[0]["lr"]
-            history[step, 4] = opt_d.param_groups[0]["lr"]
+            factor = lr_factor(train_cfg.lr_schedule, step, steps, train_cfg)
+            history[step] = torch.tensor([step, 0.0, 0.0, lr_g * factor, lr_d * factor], dtype=torch.float64)
+            set_lr(opt_g, lr_g * factor)
+            set_lr(opt_d, lr_d * factor)
             generator.train()
             discriminator.train()
-            for d_step in range(model_cfg.d_steps):
-                real, labels = sampler.next()
-                real, labels = augment_real(real, labels, train_cfg.augment, train_cfg.cutmix, augment_rng)
-                z = torch.randn(batch, latent, device=device, generator=noise)
-                # The last D step's fakes keep their graph and feed the G step too (as in
-                # pytorch/examples' DCGAN): one generator forward fewer per step.
-                keep_graph = d_step == model_cfg.d_steps - 1
-                with autocast, torch.set_grad_enabled(keep_graph):
-                    fake = g_run(z, labels)
-                with autocast:
-                    d_loss = objective.discriminator(critic_d, real, fake.detach(), labels)
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
-                if model_cfg.clip > 0:
-                    clip_weights(discriminator, model_cfg.clip)
-            if train_cfg.fast_paths:
-                discriminator.requires_grad_(False)  # input gradients only: G's are what count
-            with autocast:
-                g_loss = objective.generator(critic_g, fake, labels)
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            if train_cfg.fast_paths:
-                discriminator.requires_grad_(True)
+            if train_cfg.compile:
+                # CUDA graphs (reduce_overhead, max_autotune) may reuse last step's outputs' memory
+                torch.compiler.cudagraph_mark_step_begin()
+            d_loss, g_loss = run_step(draw_inputs())
             if ema is not None:
                 ema_update(ema, generator, ema_decay_at(model_cfg.ema_decay, step))
-            sched_g.step()
-            sched_d.step()
             pending.append(torch.stack([d_loss.detach(), g_loss.detach()]))
 
             done = step + 1
@@ -289,16 +303,57 @@ def train_gan(
     return TrainResult(ema if ema is not None else generator, discriminator, history, seconds, images_seen)
 
 
-def make_optimizer(
-    network: nn.Module, lr: float, train_cfg: TrainConfig, model_cfg: ModelConfig, device: torch.device
+def use_cuda_graph(train_cfg: TrainConfig, device: torch.device, world: int) -> bool:
+    """Whether train.cuda_graph applies here; where it cannot, the loop runs eagerly and
+    says why."""
+    if not train_cfg.cuda_graph:
+        return False
+    if train_cfg.compile:
+        raise UserError(
+            "train.cuda_graph=true and train.compile=true: pick one "
+            "(train.compile_mode=reduce_overhead graphs G and D separately)"
+        )
+    reason = None
+    if device.type != "cuda":
+        reason = "the device is not CUDA"
+    elif world > 1:
+        reason = "DistributedDataParallel syncs gradients outside the graph"
+    elif train_cfg.diffaugment.strip():
+        reason = "train.diffaugment draws on the host inside D's call"
+    if reason:
+        log.info("train.cuda_graph: running eagerly, %s", reason)
+    return reason is None
+
+
+def make_optimizer(  # noqa: PLR0913
+    network: nn.Module,
+    lr: float,
+    train_cfg: TrainConfig,
+    model_cfg: ModelConfig,
+    device: torch.device,
+    graphed: bool = False,
 ) -> torch.optim.Optimizer:
-    """Adam (betas from the model, else from train) or RMSprop, as the family's config says."""
+    """Adam (betas from the model, else from train) or RMSprop, as the family's config says.
+    In a CUDA graph the optimiser must be capturable and read its lr from device memory,
+    so that set_lr changes the lr the replayed step uses."""
     fused = device.type == "cuda"  # fused kernels are CUDA-only; foreach is the CPU default
+    rate = torch.tensor(lr, device=device) if graphed else lr
     if model_cfg.optimizer == Optimizer.rmsprop:
-        return torch.optim.RMSprop(network.parameters(), lr=lr)
+        return torch.optim.RMSprop(network.parameters(), lr=rate, capturable=graphed)
     beta1 = train_cfg.beta1 if model_cfg.beta1 is None else model_cfg.beta1
     beta2 = train_cfg.beta2 if model_cfg.beta2 is None else model_cfg.beta2
-    return torch.optim.Adam(network.parameters(), lr=lr, betas=(beta1, beta2), fused=fused)
+    return torch.optim.Adam(
+        network.parameters(), lr=rate, betas=(beta1, beta2), fused=fused, capturable=graphed
+    )
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """The lr of every group: in place where it is a device tensor (a CUDA graph reads it)."""
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
 
 
 @torch.no_grad()

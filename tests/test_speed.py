@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from stages.config import Config, compose, validate
+from stages.config import Config, LrSchedule, compose, validate
 from stages.data.dataset import BatchSampler, ImageSet
 from stages.device import autocast_for, claim_gpu
 from stages.errors import UserError
 from stages.models import ARCHITECTURES, build_gan, count_parameters
 from stages.models.layers import UpsampleConv2d, fuse_upsample_convs
-from stages.training import train_gan
+from stages.training import Interrupted, train_gan
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -103,6 +103,78 @@ def test_the_fast_paths_give_the_losses_of_the_plain_path(
     assert torch.allclose(fast, plain, rtol=1e-2), (fast, plain)
 
 
+def test_cuda_graph_falls_back_to_the_eager_step_off_cuda_and_refuses_compile(
+    base_config: Config, tiny_shapes: ImageSet, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = base_config.models["dcgan3"]
+    plain = dataclasses.replace(base_config.train, steps=3, batch_size=16)
+    graphed = dataclasses.replace(plain, cuda_graph=True)
+    with caplog.at_level("INFO"):
+        runs = [train_gan(t, model, tiny_shapes, CPU, progress=False) for t in (plain, graphed)]
+    assert "train.cuda_graph: running eagerly, the device is not CUDA" in caplog.text
+    assert torch.equal(runs[0].history, runs[1].history)
+    with pytest.raises(UserError, match=r"train\.cuda_graph=true and train\.compile=true"):
+        train_gan(dataclasses.replace(graphed, compile=True), model, tiny_shapes, CPU, progress=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+@pytest.mark.parametrize("family", ["dcgan3", "cgan1", "wgan_gp"])  # BN and labels; GP's double backward
+def test_the_cuda_graph_step_gives_the_losses_and_lr_of_the_eager_step_and_resumes(
+    base_config: Config, tiny_shapes: ImageSet, family: str, tmp_path: Path
+) -> None:
+    cuda, model = torch.device("cuda"), base_config.models[family]
+    eager, straight = (
+        dataclasses.replace(
+            base_config.train,
+            steps=12,
+            batch_size=16,
+            amp=False,
+            cuda_graph=graphed,
+            lr_schedule=LrSchedule.cosine,
+        )
+        for graphed in (False, True)
+    )
+    runs = [train_gan(t, model, tiny_shapes, cuda, progress=False) for t in (eager, straight)]
+    with pytest.raises(Interrupted):  # after the capture (step 3): the resumed run captures again
+        train_gan(straight, model, tiny_shapes, cuda, tmp_path / "ckpt.pt", "fp", stop_at=6, progress=False)
+    runs.append(train_gan(straight, model, tiny_shapes, cuda, tmp_path / "ckpt.pt", "fp", progress=False))
+    histories = [r.history for r in runs]
+    for history in histories[1:]:
+        assert torch.equal(history[:, [0, 3, 4]], histories[0][:, [0, 3, 4]])  # steps and the lr schedule
+        assert torch.isfinite(history).all()
+        # steps 0-2 are the eager warm-up, 3 the capture, then replays: all must track eager
+        assert torch.allclose(history[:, 1:3], histories[0][:, 1:3], rtol=2e-2, atol=2e-3)
+    # Adam moves a weight by about lr per step (up to ~2 lr early on) whatever its gradient's
+    # size, so rounding-level differences can move one weight by a few lr per step
+    bound = 4 * eager.steps * (model.lr_g or eager.lr_g)
+    for run in runs[1:]:
+        for name, weight in runs[0].generator.named_parameters():
+            assert (weight - run.generator.get_parameter(name)).abs().max() <= bound, name
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+@pytest.mark.parametrize("family", ["dcgan3", "cgan1"])  # no dropout or penalty draws: exact
+def test_replaying_the_captured_step_computes_what_running_it_eagerly_does(
+    base_config: Config, tiny_shapes: ImageSet, family: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stale input or a value baked into the graph at capture would show here as a
+    difference: with deterministic cuDNN, replays and eager steps run the same kernels."""
+    from stages import training
+
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    cuda, model = torch.device("cuda"), base_config.models[family]
+    train = dataclasses.replace(
+        base_config.train, steps=10, batch_size=16, cuda_graph=True, lr_schedule=LrSchedule.cosine
+    )
+    replayed = train_gan(train, model, tiny_shapes, cuda, progress=False)
+    monkeypatch.setattr(training, "GRAPH_WARMUP_STEPS", 10**6)  # same optimisers, never captured
+    eager = train_gan(train, model, tiny_shapes, cuda, progress=False)
+    assert torch.equal(replayed.history, eager.history)
+    for name, weight in eager.generator.state_dict().items():
+        assert torch.equal(weight, replayed.generator.state_dict()[name]), name
+
+
 @pytest.mark.parametrize("family", ["dcgan3", "cgan1"])  # cgan1: batch norm and labels
 def test_two_gloo_ranks_end_with_identical_weights_and_resume_exactly(tmp_path: Path, family: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -171,6 +243,8 @@ def test_bench_prints_one_json_line_with_every_figure(tmp_path: Path) -> None:
         "--reference",
         "dcgan3",
         "--eval-images=200",
+        "--backbones",
+        "featurenet",
         "--style-size=-1",
         "--profile",
     ]
@@ -185,3 +259,17 @@ def test_bench_prints_one_json_line_with_every_figure(tmp_path: Path) -> None:
     assert figures["eval"]["featurenet"]["images"] == 200
     assert "where a dcgan3 step goes" in done.stdout
     assert "aten::convolution_backward" in done.stdout  # the profile names the operators
+    assert (
+        figures["eval"]["featurenet"]["seconds_features"] <= figures["eval"]["featurenet"]["seconds_fid_kid"]
+    )
+
+
+def test_the_bench_times_inception_with_random_weights_where_the_file_is_absent() -> None:
+    from stages.bench import random_inception
+
+    backbone = random_inception()
+    with torch.inference_mode():
+        features = backbone(torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8))
+    assert features.shape == (2, 2048)
+    assert torch.isfinite(features).all()
+    assert "timing only" in backbone.info.name

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from stages.data.readers import RawDataset, Split
+from stages.device import host_to_device
 from stages.errors import UserError
 from stages.io import atomic_path, read_json, sha256_file, write_json
 
@@ -119,7 +120,7 @@ class BatchSampler:
 
     def _set_order(self, order: torch.Tensor) -> None:
         self.order = order
-        self._order_on_device = order.to(self.data.images.device)
+        self._order_on_device = host_to_device(order, self.data.images.device)
 
     def next_index(self) -> torch.Tensor:
         """This rank's indices of the next global batch (on the data's device); the last

@@ -95,10 +95,12 @@ class UpsampleConv2d(nn.Conv2d):
     upsampling instead of after it. The parameters and state_dict are the Conv2d's, so
     weights load into either form; `fuse_upsample_convs` swaps it in."""
 
+    fold: Tensor  # _FOLD as a non-persistent buffer: it moves with the module, no copy per call
+
     def forward(self, x: Tensor) -> Tensor:
         if self.kernel_size == (1, 1):
             return F.interpolate(super().forward(x), scale_factor=2, mode="nearest")
-        fold = _FOLD.to(self.weight)
+        fold = self.fold
         # conv2d weight (out, in, 3, 3) -> conv_transpose2d weight (in, out, 4, 4)
         kernel = torch.einsum("ka,lb,oiab->iokl", fold, fold, self.weight)
         if x.is_contiguous(memory_format=torch.channels_last):
@@ -130,7 +132,10 @@ def fuse_upsample_convs(module: nn.Module) -> int:
         for i in range(len(sequential) - 1):
             if _fusable(sequential[i], sequential[i + 1]):
                 sequential[i] = nn.Identity()
-                sequential[i + 1].__class__ = UpsampleConv2d
+                conv = sequential[i + 1]
+                conv.__class__ = UpsampleConv2d
+                if conv.kernel_size == (3, 3):
+                    conv.register_buffer("fold", _FOLD.to(conv.weight), persistent=False)
                 fused += 1
     return fused
 

@@ -6,7 +6,7 @@
                            [--backbones featurenet inception]
                            [--style-size 256] [--style-iterations 30]
                            [--plain] [--contiguous] [--compile [--compile-mode M]]
-                           [--cuda-graph] [--no-amp] [--profile]
+                           [--cuda-graph | --no-cuda-graph] [--no-amp] [--profile]
 
 Trains each family for --steps steps on random uint8 data of its design size through the
 pipeline's loop (warm-up steps not timed), with the FLOPs of one step counted so the
@@ -294,7 +294,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--compile-mode", default="default", choices=[m.name for m in CompileMode], help="train.compile_mode"
     )
-    parser.add_argument("--cuda-graph", action="store_true", help="train.cuda_graph=true")
+    parser.add_argument(
+        "--cuda-graph",
+        action=argparse.BooleanOptionalAction,
+        help="train.cuda_graph (default: as in --params)",
+    )
     parser.add_argument("--no-amp", action="store_true", help="train.amp=false (fp32/TF32)")
     parser.add_argument("--profile", action="store_true", help="print each family's top operators")
     args = parser.parse_args(argv)
@@ -307,7 +311,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg.train.channels_last = not args.contiguous
     cfg.train.compile = args.compile
     cfg.train.compile_mode = CompileMode[args.compile_mode]
-    cfg.train.cuda_graph = args.cuda_graph
+    if args.cuda_graph is not None:
+        cfg.train.cuda_graph = args.cuda_graph
     cfg.train.amp = not args.no_amp
     on_gpu = device.type == "cuda"
     steps = args.steps or (200 if on_gpu else 20)
@@ -319,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
             "fast_paths": not args.plain,
             "channels_last": not args.contiguous,
             "compile": args.compile_mode if args.compile else False,
-            "cuda_graph": args.cuda_graph,
+            "cuda_graph": cfg.train.cuda_graph and on_gpu,
             "amp": not args.no_amp,
         },
         "gemm_peak_gflops": gemm_peak_gflops(device),

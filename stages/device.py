@@ -114,8 +114,14 @@ class GraphedStep:
         if self.graph is None:
             self.static_inputs = [tuple(t.clone() for t in group) for group in inputs]
             self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):  # records the kernels; runs nothing
-                self.static_outputs = self.step(self.static_inputs)
+            try:
+                with torch.cuda.graph(self.graph):  # records the kernels; runs nothing
+                    self.static_outputs = self.step(self.static_inputs)
+            except RuntimeError as err:  # a host sync or host copy inside the step
+                raise UserError(
+                    f"train.cuda_graph: the training step cannot be captured as a CUDA graph "
+                    f"({str(err).splitlines()[0]}); run it with train.cuda_graph=false"
+                ) from err
         else:
             for static, new in zip(self.static_inputs, inputs, strict=True):
                 for s, t in zip(static, new, strict=True):

@@ -135,8 +135,8 @@ def train_gan(
             opt_g.load_state_dict(state["opt_g"])
             opt_d.load_state_dict(state["opt_d"])
             if graphed:  # the loaded groups hold the saved lr; the graph reads a device tensor
-                for opt in (opt_g, opt_d):
-                    opt.param_groups[0]["lr"] = torch.tensor(float(opt.param_groups[0]["lr"]), device=device)
+                for group in [*opt_g.param_groups, *opt_d.param_groups]:
+                    group["lr"] = torch.tensor(float(group["lr"]), device=device)
             sampler.load_state_dict(state["sampler"])
             mine = state["ranks"][ranks.rank]
             noise.set_state(mine["noise"])

@@ -100,9 +100,8 @@ class UpsampleConv2d(nn.Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         if self.kernel_size == (1, 1):
             return F.interpolate(super().forward(x), scale_factor=2, mode="nearest")
-        fold = self.fold
         # conv2d weight (out, in, 3, 3) -> conv_transpose2d weight (in, out, 4, 4)
-        kernel = torch.einsum("ka,lb,oiab->iokl", fold, fold, self.weight)
+        kernel = torch.einsum("ka,lb,oiab->iokl", self.fold, self.fold, self.weight)
         if x.is_contiguous(memory_format=torch.channels_last):
             kernel = kernel.contiguous(memory_format=torch.channels_last)
         return F.conv_transpose2d(x, kernel, self.bias, stride=2, padding=1)

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.errors import UserError, run_main
-from stages.io import write_text
-from stages.report import protocol_line
+from stages.core.errors import UserError, run_main
+from stages.core.io import write_text
+from stages.metrics.protocol import protocol_line
 
 METRICS_PREFIX = "reports/metrics/"
 # protocol keys that must match for two FIDs to compare (postprocess may differ: it is an ablation)

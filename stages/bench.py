@@ -40,11 +40,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from stages.config import Backbone, CompileMode, Config, Device, EvalConfig, load_params
-from stages.data.dataset import ImageSet, to_signed_unit
-from stages.device import resolve_device, set_threads
-from stages.errors import UserError, run_main
-from stages.evaluate import score_generator
+from stages.core.device import resolve_device, set_threads
+from stages.core.errors import UserError, run_main
+from stages.core.schema import Backbone, CompileMode, Config, Device, EvalConfig, load_params
+from stages.data.dataset import ImageSet
+from stages.data.images import to_signed_unit
+from stages.gan.loop import train_gan
 from stages.metrics.backbones import (
     BackboneInfo,
     FeatureBackbone,
@@ -52,9 +53,9 @@ from stages.metrics.backbones import (
     load_inception,
 )
 from stages.metrics.fid import reference_statistics
-from stages.models import ARCHITECTURES, build_gan
+from stages.metrics.scoring import score_generator
 from stages.models.featurenet import FeatureNet
-from stages.training import train_gan
+from stages.models.registry import ARCHITECTURES, build_gan
 
 WARMUP_STEPS = 5
 BENCH_FAMILIES = ["dcgan3", "cgan1", "wgan_gp", "sngan", "dcgan_radford64"]
@@ -210,8 +211,9 @@ def bench_evaluation(cfg: Config, backbone: FeatureBackbone, count: int, device:
         dim = backbone.to(device)(torch.zeros(2, 3, 32, 32, dtype=torch.uint8, device=device)).shape[1]
     reference = reference_statistics(torch.randn(10000, dim, dtype=torch.float64), 5000, 0)
     batch = 2000 if device.type == "cuda" else 500
-    e = dataclasses.replace(cfg.eval, n_samples=count, batch_size=batch, kid_subset_size=min(1000, count))
-    scored = dataclasses.replace(cfg, eval=e)
+    scored = dataclasses.replace(
+        cfg.eval, n_samples=count, batch_size=batch, kid_subset_size=min(1000, count)
+    )
     sync(device)
     tick = time.perf_counter()
     scores = score_generator(generator, 128, backbone, reference, scored, device)
@@ -249,8 +251,8 @@ def random_inception() -> FeatureBackbone:
 
 def bench_style(size: int, iterations: int, device: torch.device) -> dict:
     """Seconds per L-BFGS iteration of a VGG19 transfer at size x size (warm-up excluded)."""
-    from stages.config import StyleConfig
-    from stages.styletransfer import StyleLoss, StyleSettings, load_vgg19, transfer, vgg19_weights_path
+    from stages.core.schema import StyleConfig
+    from stages.style.transfer import StyleLoss, StyleSettings, load_vgg19, transfer, vgg19_weights_path
 
     cfg = StyleConfig(image_size=size)
     path = vgg19_weights_path(cfg)
@@ -360,7 +362,8 @@ def main(argv: list[str] | None = None) -> None:
     backbones = {}
     if "featurenet" in args.backbones:
         classifier = FeatureNet(10, cfg.featurenet.width, tuple(cfg.featurenet.convs))
-        backbones["featurenet"] = FeatureBackbone(classifier, None, lambda net, x: net.embed(x))  # type: ignore[arg-type]
+        info = BackboneInfo("featurenet", "untrained", classifier.num_features, 32, "none (native size)")
+        backbones["featurenet"] = FeatureBackbone(classifier, info, lambda net, x: net.embed(x))
     eval_cfg = EvalConfig(backbone=Backbone.inception, inception_weights=cfg.eval.inception_weights)
     if "inception" in args.backbones and inception_weights_path(eval_cfg).is_file():
         backbones["inception"] = load_inception(eval_cfg)

@@ -12,71 +12,27 @@ eval.sharpen (compare it with reports/samples/<family>/grid.png).
 
 from __future__ import annotations
 
-import argparse
 import logging
-import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import torch
 
-from stages.augmentations import unsharp_mask
-from stages.config import Config, EvalConfig, load_params
-from stages.device import resolve_device, set_threads
-from stages.errors import UserError, run_main
-from stages.featurenet import featurenet_path, load_featurenet
-from stages.io import read_json, write_json
+from stages.core import paths
+from stages.core.device import resolve_device, set_threads
+from stages.core.errors import UserError
+from stages.core.io import read_json, write_json
+from stages.core.schema import Config, EvalConfig
+from stages.core.stage import stage_main
+from stages.data.images import save_grid
+from stages.gan.augment import unsharp_mask
+from stages.gan.sampling import build_untrained, grid_inputs, load_generator, sample_images
 from stages.metrics.backbones import load_backbone
-from stages.metrics.fid import fid_from_reference, kid
-from stages.reference_stats import load_reference
-from stages.sampling import (
-    build_untrained,
-    generated_batches,
-    grid_inputs,
-    load_generator,
-    sample_images,
-    save_grid,
-)
-from stages.train import generator_path
+from stages.metrics.reference import load_reference
+from stages.metrics.scoring import score_generator
+from stages.models.featurenet import load_featurenet
 
 log = logging.getLogger("evaluate")
-
-
-@torch.inference_mode()
-def score_generator(  # noqa: PLR0913
-    generator,  # noqa: ANN001
-    latent_dim: int,
-    backbone,  # noqa: ANN001
-    reference: dict,
-    cfg: Config,
-    device: torch.device,
-    classifier: torch.nn.Module | None = None,
-    postprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> dict:
-    """FID/KID of `eval.n_samples` seeded samples against the cached reference. With a
-    conditional generator and a `classifier`, also the share of samples classified as the
-    class they were generated for."""
-    e = cfg.eval
-    tick = time.perf_counter()
-    backbone.to(device)
-    features, correct, labelled = [], 0, 0
-    batches = generated_batches(generator, e.n_samples, latent_dim, e.seed, device, e.batch_size, postprocess)
-    for images, labels in batches:
-        features.append(backbone(images).double().cpu())
-        if labels is not None and classifier is not None:
-            correct += int((classifier(images).argmax(dim=1).cpu() == labels).sum())
-            labelled += len(labels)
-    features = torch.cat(features)
-    seconds = time.perf_counter() - tick
-    kid_mean, kid_std = kid(reference["kid_features"], features, e.kid_subset_size, e.kid_subsets, e.seed)
-    return {
-        "fid": round(fid_from_reference(reference, features), 4),
-        "kid_mean": round(kid_mean, 6),
-        "kid_std": round(kid_std, 6),
-        "class_accuracy": round(correct / labelled, 4) if labelled else None,
-        "seconds": seconds,
-    }
 
 
 def sharpening(cfg: EvalConfig) -> tuple[Callable[[torch.Tensor], torch.Tensor] | None, str]:
@@ -93,28 +49,28 @@ def run(cfg: Config, family: str) -> dict:
     set_threads(cfg.train.num_threads)
     device = resolve_device(cfg.eval.device)
     reference, ref_protocol = load_reference(cfg.data.name)
-    backbone = load_backbone(cfg.eval, featurenet_path(cfg.data.name))
+    backbone = load_backbone(cfg.eval, paths.featurenet_path(cfg.data.name))
     if backbone.info.weights_sha256 != ref_protocol["backbone"]["weights_sha256"]:
         raise UserError(
             f"reference statistics of {cfg.data.name} were computed with another backbone "
             f"({ref_protocol['backbone']['name']}); run `dvc repro -f reference_stats`"
         )
-    generator, info = load_generator(generator_path(family))
+    generator, info = load_generator(paths.generator_path(family))
     # does a generated "cat" classify as a cat? (the evaluation classifier, whatever the FID backbone)
     classifier = (
-        load_featurenet(featurenet_path(cfg.data.name))[0].to(device) if generator.n_classes else None
+        load_featurenet(paths.featurenet_path(cfg.data.name))[0].to(device) if generator.n_classes else None
     )
     postprocess, postprocess_name = sharpening(cfg.eval)
     log.info("scoring %s: %d samples, backbone %s", family, cfg.eval.n_samples, backbone.info.name)
     latent_dim = info["latent_dim"]
     trained = score_generator(
-        generator, latent_dim, backbone, reference, cfg, device, classifier, postprocess
+        generator, latent_dim, backbone, reference, cfg.eval, device, classifier, postprocess
     )
     size = cfg.train.grid_size
     z, labels, per_row = grid_inputs(generator, size, size, latent_dim, cfg.train.seed)
     save_grid(
         sample_images(generator, z, device, labels, postprocess=postprocess),
-        Path("reports/eval_grids") / f"{family}.png",
+        paths.eval_grid(family),
         per_row,
         info["classes"] if generator.n_classes else None,
     )
@@ -122,10 +78,10 @@ def run(cfg: Config, family: str) -> dict:
     torch.manual_seed(cfg.train.seed)  # the same initial weights the training run started from
     untrained_generator = build_untrained(info)
     untrained = score_generator(
-        untrained_generator, latent_dim, backbone, reference, cfg, device, postprocess=postprocess
+        untrained_generator, latent_dim, backbone, reference, cfg.eval, device, postprocess=postprocess
     )
 
-    summary = read_json(Path("reports/train") / family / "summary.json")
+    summary = read_json(paths.train_summary(family))
     metrics = {
         "arch": summary["arch"],
         "arch_family": summary["arch_family"],
@@ -156,7 +112,7 @@ def run(cfg: Config, family: str) -> dict:
             "postprocess": postprocess_name,
         },
     }
-    write_json(Path("reports/metrics") / f"{family}.json", metrics)
+    write_json(paths.metrics_path(family), metrics)
     log.info(
         "%s: FID %.2f (untrained %.2f), KID %.4f",
         family,
@@ -167,13 +123,5 @@ def run(cfg: Config, family: str) -> dict:
     return metrics
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", required=True)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
-    run(load_params(args.params), args.family)
-
-
 if __name__ == "__main__":
-    run_main(main)
+    stage_main(run, family=True)

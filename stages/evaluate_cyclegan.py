@@ -10,44 +10,27 @@ reports/cyclegan/translations.png (photo | translated | rebuilt).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 
 import torch
-import torch.nn.functional as F  # noqa: N812
 
-from stages.config import load_params
-from stages.device import resolve_device, set_threads
-from stages.errors import run_main
-from stages.featurenet import featurenet_path
-from stages.io import sha256_file, write_json
-from stages.metrics.backbones import FeatureBackbone, load_backbone
+from stages.core import paths
+from stages.core.device import resolve_device, set_threads
+from stages.core.io import sha256_file, write_json
+from stages.core.schema import Config
+from stages.core.stage import stage_main
+from stages.cyclegan.translation import load_generators, save_triptych, translate
+from stages.data.domains import load_domains
+from stages.data.images import channels_first
+from stages.metrics.backbones import load_backbone
+from stages.metrics.features import extract_features
 from stages.metrics.fid import fid, kid, memorization_distance, mifid
-from stages.train_cyclegan import REPORTS, cyclegan_path, load_domains
-from stages.translation import load_generators, save_triptych, translate
 
 log = logging.getLogger("evaluate_cyclegan")
 
 MIFID_EPS = 0.1  # Kaggle's and torchmetrics' threshold
 GRID_PHOTOS = 8
-
-
-def features_of(
-    backbone: FeatureBackbone, images: torch.Tensor, device: torch.device, batch: int
-) -> torch.Tensor:
-    """Features of uint8 (N, 3, S, S); a classifier backbone first gets its own input size
-    (antialiased bilinear), as Inception resizes inside itself."""
-    size = backbone.info.input_size
-    out = []
-    backbone.to(device)
-    for chunk in images.split(batch):
-        chunk = chunk.to(device)
-        if backbone.info.name == "featurenet" and chunk.shape[-1] != size:
-            chunk = F.interpolate(chunk.float(), size=(size, size), mode="bilinear", antialias=True)
-            chunk = chunk.round().clamp(0, 255).to(torch.uint8)
-        out.append(backbone(chunk).double().cpu())
-    return torch.cat(out)
 
 
 def scores(real: torch.Tensor, fake: torch.Tensor, subset: int, subsets: int, seed: int) -> dict:
@@ -63,24 +46,20 @@ def scores(real: torch.Tensor, fake: torch.Tensor, subset: int, subsets: int, se
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
-    cfg = load_params(args.params)
+def run(cfg: Config) -> dict:
     set_threads(cfg.train.num_threads)
     device = resolve_device(cfg.cyclegan.device)
-    weights = cyclegan_path(cfg.domains.name)
+    weights = paths.cyclegan_path(cfg.domains.name)
     g_ab, g_ba, _ = load_generators(weights)
     images_a, images_b, test = load_domains(cfg.domains.name)
     photos = images_a[test]
-    backbone = load_backbone(cfg.eval, featurenet_path(cfg.data.name))
+    backbone = load_backbone(cfg.eval, paths.featurenet_path(cfg.data.name))
     tick = time.perf_counter()
     translated = translate(g_ab, photos, device, cfg.cyclegan.eval_batch_size)
     batch = cfg.eval.batch_size
-    real = features_of(backbone, torch.from_numpy(images_b).permute(0, 3, 1, 2), device, batch)
-    fake = features_of(backbone, translated, device, batch)
-    untouched = features_of(backbone, torch.from_numpy(photos).permute(0, 3, 1, 2), device, batch)
+    real = extract_features(backbone, channels_first(images_b).split(batch), device)
+    fake = extract_features(backbone, translated.split(batch), device)
+    untouched = extract_features(backbone, channels_first(photos).split(batch), device)
     subset = min(cfg.eval.kid_subset_size, len(real), len(fake))
     seed = cfg.eval.seed
     metrics = scores(real, fake, subset, cfg.eval.kid_subsets, seed)
@@ -107,9 +86,13 @@ def main(argv: list[str] | None = None) -> None:
         "generator_sha256": sha256_file(weights),
         "seed": seed,
     }
-    write_json(REPORTS / "metrics.json", metrics)
+    write_json(paths.CYCLEGAN_REPORTS / "metrics.json", metrics)
     save_triptych(
-        g_ab.to(device), g_ba.to(device), photos[:GRID_PHOTOS], device, REPORTS / "translations.png"
+        g_ab.to(device),
+        g_ba.to(device),
+        photos[:GRID_PHOTOS],
+        device,
+        paths.CYCLEGAN_REPORTS / "translations.png",
     )
     log.info(
         "%s: FID %.2f, MiFID %.2f (untranslated photos: FID %.2f), %d vs %d images, backbone %s",
@@ -121,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         len(real),
         backbone.info.name,
     )
+    return metrics
 
 
 if __name__ == "__main__":
-    run_main(main)
+    stage_main(run)

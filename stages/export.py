@@ -10,7 +10,6 @@ With fewer than export.min_images A images the stage stops, unless export.allow_
 
 from __future__ import annotations
 
-import argparse
 import io
 import logging
 import zipfile
@@ -22,17 +21,18 @@ import torch.nn.functional as F  # noqa: N812
 from PIL import Image
 from tqdm import tqdm
 
-from stages.config import ExportConfig, load_params
-from stages.device import resolve_device, set_threads
-from stages.domains import domains_dir
-from stages.errors import UserError, run_main
-from stages.io import atomic_path, read_json
-from stages.train_cyclegan import REPORTS, cyclegan_path, load_domains
-from stages.translation import load_generators, translate
+from stages.core import paths
+from stages.core.device import resolve_device, set_threads
+from stages.core.errors import UserError
+from stages.core.io import atomic_path, read_json
+from stages.core.schema import Config, ExportConfig
+from stages.core.stage import stage_main
+from stages.cyclegan.translation import load_generators, translate
+from stages.data.domains import load_domains
 
 log = logging.getLogger("export")
 
-SUBMISSION = REPORTS / "submission.zip"
+SUBMISSION = paths.CYCLEGAN_REPORTS / "submission.zip"
 # a fixed timestamp for every zip entry, so the same images give the same zip bytes
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -64,23 +64,19 @@ def write_submission(images: torch.Tensor, names: list[str], path: Path, cfg: Ex
             archive.writestr(entry, jpeg_bytes(image, cfg.quality))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
-    cfg = load_params(args.params)
+def run(cfg: Config) -> None:
     images_a, _, _ = load_domains(cfg.domains.name)
-    names = read_json(domains_dir(cfg.domains.name) / "names.json")["a"]
+    names = read_json(paths.domains_dir(cfg.domains.name) / "names.json")["a"]
     check_count(len(images_a), cfg.export, str(cfg.domains.a))
     if len(set(Path(n).stem for n in names)) != len(names):
         raise UserError(f"{cfg.domains.a}: two images share a file stem; the zip needs unique names")
     set_threads(cfg.train.num_threads)
     device = resolve_device(cfg.cyclegan.device)
-    g_ab, _, _ = load_generators(cyclegan_path(cfg.domains.name))
+    g_ab, _, _ = load_generators(paths.cyclegan_path(cfg.domains.name))
     translated = translate(g_ab, np.ascontiguousarray(images_a), device, cfg.cyclegan.eval_batch_size)
     write_submission(translated, names, SUBMISSION, cfg.export)
     log.info("wrote %s: %d JPEGs of %d px", SUBMISSION, len(names), cfg.export.image_size)
 
 
 if __name__ == "__main__":
-    run_main(main)
+    stage_main(run)

@@ -11,56 +11,46 @@ trains nothing. An interrupted run resumes from the last finished epoch.
 
 from __future__ import annotations
 
-import argparse
 import logging
-from pathlib import Path
 
 import torch
 
-from stages.config import Config, fingerprint, load_params, to_plain
+from stages.core import paths
+from stages.core.checkpoint import Checkpoint
+from stages.core.device import resolve_device, set_threads
+from stages.core.io import atomic_path, write_json
+from stages.core.schema import Config, fingerprint, to_plain
+from stages.core.stage import stage_main
 from stages.data.curate import class_counts, keep_mask, reconstruction_errors, train_autoencoder
-from stages.data.dataset import (
-    ImageSet,
-    dataset_fingerprint,
-    filtered_dir,
-    load_prepared,
-    save_train_split,
-)
-from stages.device import resolve_device, set_threads
-from stages.errors import run_main
-from stages.io import atomic_path, load_torch, save_torch, write_json
-from stages.prepare import prepared_dir
-from stages.sampling import save_grid
+from stages.data.dataset import ImageSet, dataset_fingerprint, load_prepared, save_train_split
+from stages.data.images import save_grid
 
 log = logging.getLogger("outliers")
 
-REPORT_DIR = Path("reports/outliers")
 GRID_MAX = 100  # dropped images shown in the grid (the worst ones)
 
 
 def score(cfg: Config, data: ImageSet, device: torch.device, progress: bool) -> torch.Tensor:
     """Reconstruction error of every training image, with a resumable autoencoder run."""
-    checkpoint = Path("checkpoints/outliers") / f"{cfg.data.name}.pt"
-    run_id = fingerprint(cfg.outliers, dataset_fingerprint(prepared_dir(cfg.data)))
-    resume = None
-    if checkpoint.is_file():
-        saved = load_torch(checkpoint)
-        if saved.get("fingerprint") == run_id:
-            resume = saved["state"]
-            log.info("resuming the autoencoder after epoch %d", resume["epoch"])
+    run_id = fingerprint(cfg.outliers, dataset_fingerprint(paths.prepared_dir(cfg.data.name)))
+    checkpoint = Checkpoint(paths.outliers_checkpoint(cfg.data.name), run_id)
+    saved = checkpoint.load()
+    resume = None if saved is None else saved["state"]
+    if resume is not None:
+        log.info("resuming the autoencoder after epoch %d", resume["epoch"])
 
     def on_epoch(epoch: int, state: dict) -> None:
-        save_torch(checkpoint, {"fingerprint": run_id, "state": state})
+        checkpoint.save({"state": state})
 
     model = train_autoencoder(cfg.outliers, data, device, resume, on_epoch, progress)
     errors = reconstruction_errors(model, data, device)
-    checkpoint.unlink(missing_ok=True)
+    checkpoint.remove()
     return errors
 
 
 def run(cfg: Config, progress: bool = True) -> dict:
     set_threads(cfg.train.num_threads)
-    data = load_prepared(prepared_dir(cfg.data), "train")
+    data = load_prepared(paths.prepared_dir(cfg.data.name), "train")
     fraction = cfg.outliers.fraction
     report: dict = {"fraction": fraction, "images": len(data)}
     if fraction == 0:
@@ -78,8 +68,10 @@ def run(cfg: Config, progress: bool = True) -> dict:
     report["kept"] = class_counts(kept.labels, data.classes)
     report["dropped"] = class_counts(dropped, data.classes)
     report["kept_total"], report["dropped_total"] = len(kept), len(dropped)
-    save_train_split(kept, filtered_dir(cfg.data.name), "outliers", {"outliers": to_plain(cfg.outliers)})
-    with atomic_path(REPORT_DIR) as tmp:  # the folder whole: no dropped.png of an earlier run
+    save_train_split(
+        kept, paths.filtered_dir(cfg.data.name), "outliers", {"outliers": to_plain(cfg.outliers)}
+    )
+    with atomic_path(paths.OUTLIER_REPORTS) as tmp:  # the folder whole: no dropped.png of an earlier run
         if fraction > 0 and len(worst):
             save_grid(data.images[worst], tmp / "dropped.png", nrow=10)
         write_json(tmp / "counts.json", report)
@@ -87,12 +79,5 @@ def run(cfg: Config, progress: bool = True) -> dict:
     return report
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
-    run(load_params(args.params))
-
-
 if __name__ == "__main__":
-    run_main(main)
+    stage_main(run)

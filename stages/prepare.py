@@ -9,17 +9,14 @@ import argparse
 import logging
 from pathlib import Path
 
-from stages.config import DataConfig, DataKind, load_params, to_plain
+from stages.core.paths import prepared_dir
+from stages.core.schema import Config, DataConfig, DataKind, to_plain
+from stages.core.stage import stage_main
 from stages.data.dataset import save_prepared
 from stages.data.readers import RawDataset, read_cifar10
 from stages.data.shapes import make_shapes
-from stages.errors import run_main
 
 log = logging.getLogger("prepare")
-
-
-def prepared_dir(data: DataConfig) -> Path:
-    return Path("data/prepared") / data.name
 
 
 def read_raw(data: DataConfig) -> RawDataset:
@@ -28,13 +25,12 @@ def read_raw(data: DataConfig) -> RawDataset:
     return read_cifar10(data.raw_dir, data.image_size, download=data.download)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
+def output_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="output folder (default data/prepared/<name>)")
-    args = parser.parse_args(argv)
-    cfg = load_params(args.params)
-    out = Path(args.out) if args.out else prepared_dir(cfg.data)
+
+
+def run(cfg: Config, out: str | None = None) -> None:
+    out = Path(out) if out else prepared_dir(cfg.data.name)
     log.info("reading %s (%s)", cfg.data.name, cfg.data.kind.value)
     dataset = read_raw(cfg.data)
     save_prepared(dataset, out, {"data": to_plain(cfg.data)})
@@ -43,4 +39,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_main(main)
+    stage_main(run, options=output_option)

@@ -8,24 +8,22 @@ names.json (source file names, in order), all at once: a failure leaves no folde
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 import numpy as np
 
-from stages.config import load_params, to_plain
-from stages.domains import domains_dir, held_out, read_domain
-from stages.errors import UserError, run_main
-from stages.io import atomic_path, write_json
+from stages.core.errors import UserError
+from stages.core.io import atomic_path, write_json
+from stages.core.paths import domains_dir
+from stages.core.schema import Config, to_plain
+from stages.core.stage import stage_main
+from stages.data.domains import held_out, read_domain
 
 log = logging.getLogger("prepare_domains")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
-    cfg = load_params(args.params).domains
+def run(params: Config) -> None:
+    cfg = params.domains
     images_a, names_a = read_domain(cfg.a, cfg, "a")
     images_b, names_b = read_domain(cfg.b, cfg, "b")
     if len(images_a) < 2:
@@ -48,4 +46,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_main(main)
+    stage_main(run)

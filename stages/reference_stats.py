@@ -10,37 +10,32 @@ recomputes it.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
-from pathlib import Path
 
 import torch
 
-from stages.config import Config, load_params
+from stages.core import paths
+from stages.core.device import resolve_device, set_threads
+from stages.core.errors import UserError
+from stages.core.io import atomic_path, write_json
+from stages.core.schema import Config
+from stages.core.stage import stage_main
 from stages.data.dataset import dataset_fingerprint, load_prepared
-from stages.device import resolve_device, set_threads
-from stages.errors import UserError, run_main
-from stages.featurenet import featurenet_path
-from stages.io import atomic_path, read_json, write_json
-from stages.metrics.backbones import extract_features, load_backbone
+from stages.metrics.backbones import load_backbone
+from stages.metrics.features import extract_features
 from stages.metrics.fid import reference_statistics
-from stages.prepare import prepared_dir
 
 log = logging.getLogger("reference_stats")
 
 KID_REFERENCE_CAP = 10000  # KID subsets are drawn from at most this many reference images
 
 
-def stats_dir(dataset: str) -> Path:
-    return Path("data/reference_stats") / dataset
-
-
 def run(cfg: Config) -> dict:
     set_threads(cfg.train.num_threads)
     device = resolve_device(cfg.eval.device)
     split = cfg.eval.reference_split.value
-    data = load_prepared(prepared_dir(cfg.data), split)
+    data = load_prepared(paths.prepared_dir(cfg.data.name), split)
     count = len(data) if cfg.eval.n_reference == 0 else min(cfg.eval.n_reference, len(data))
     if count < cfg.eval.kid_subset_size:
         raise UserError(
@@ -52,7 +47,7 @@ def run(cfg: Config) -> dict:
         .sort()
         .values
     )
-    backbone = load_backbone(cfg.eval, featurenet_path(cfg.data.name))
+    backbone = load_backbone(cfg.eval, paths.featurenet_path(cfg.data.name))
     log.info("features of %d %s images with %s on %s", count, split, backbone.info.name, device)
     tick = time.perf_counter()
     batches = (data.images[chosen[i : i + cfg.eval.batch_size]] for i in range(0, count, cfg.eval.batch_size))
@@ -62,13 +57,13 @@ def run(cfg: Config) -> dict:
     protocol = {
         "backbone": backbone.info.as_dict(),
         "dataset": cfg.data.name,
-        "dataset_sha256": dataset_fingerprint(prepared_dir(cfg.data)),
+        "dataset_sha256": dataset_fingerprint(paths.prepared_dir(cfg.data.name)),
         "reference_split": split,
         "n_reference": count,
         "n_kid_reference": len(stats["kid_features"]),
         "seed": cfg.eval.seed,
     }
-    with atomic_path(stats_dir(cfg.data.name)) as tmp:
+    with atomic_path(paths.reference_stats_dir(cfg.data.name)) as tmp:
         tmp.mkdir(parents=True)
         torch.save(stats, tmp / "stats.pt")
         write_json(tmp / "protocol.json", protocol)
@@ -76,20 +71,5 @@ def run(cfg: Config) -> dict:
     return protocol
 
 
-def load_reference(dataset: str) -> tuple[dict, dict]:
-    """(stats, protocol) written by this stage."""
-    from stages.io import load_torch
-
-    directory = stats_dir(dataset)
-    return load_torch(directory / "stats.pt"), read_json(directory / "protocol.json")
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
-    run(load_params(args.params))
-
-
 if __name__ == "__main__":
-    run_main(main)
+    stage_main(run)

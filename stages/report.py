@@ -7,14 +7,15 @@ One table per backbone: FIDs from different feature spaces are never ranked toge
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
 
-from stages.config import Config, load_params
-from stages.errors import run_main
-from stages.io import read_json, write_text
+from stages.core import paths
+from stages.core.io import read_json, write_text
+from stages.core.schema import Config
+from stages.core.stage import stage_main
+from stages.metrics.protocol import protocol_line
 
 # metrics key -> (column title, number format); empty cells where a model has no value
 COLUMNS = {
@@ -39,20 +40,7 @@ def _cell(value: object, fmt: str) -> str:
     return format(value, fmt) if fmt else str(value)
 
 
-def protocol_line(protocol: dict) -> str:
-    accuracy = protocol.get("backbone_test_accuracy")
-    return (
-        f"Backbone {protocol['backbone']} (weights sha256 {protocol['backbone_weights_sha256'][:12]}…"
-        f"{f', test accuracy {accuracy:.4f}' if accuracy is not None else ''}, "
-        f"input {protocol['backbone_input_size']} px, resize: {protocol['backbone_resize']}); "
-        f"{protocol['n_generated']} generated vs {protocol['n_reference']} {protocol['dataset']} "
-        f"{protocol['reference_split']} images; KID {protocol['kid_subsets']} subsets of "
-        f"{protocol['kid_subset_size']}; seed {protocol['seed']}"
-        f"{'' if protocol.get('postprocess', 'none') == 'none' else '; samples ' + protocol['postprocess']}."
-    )
-
-
-def leaderboard(cfg: Config, metrics_dir: Path = Path("reports/metrics")) -> tuple[str, pd.DataFrame]:
+def leaderboard(cfg: Config, metrics_dir: Path = paths.METRICS_DIR) -> tuple[str, pd.DataFrame]:
     rows = []
     for family in cfg.families:
         metrics = read_json(metrics_dir / f"{family}.json")
@@ -98,16 +86,12 @@ def leaderboard(cfg: Config, metrics_dir: Path = Path("reports/metrics")) -> tup
     return "\n".join(parts) + "\n", csv
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
-    cfg = load_params(args.params)
+def run(cfg: Config) -> None:
     markdown, csv = leaderboard(cfg)
-    write_text("reports/leaderboard.md", markdown)
-    write_text("reports/leaderboard.csv", csv.to_csv(index=False, lineterminator="\n"))
+    write_text(paths.REPORTS / "leaderboard.md", markdown)
+    write_text(paths.REPORTS / "leaderboard.csv", csv.to_csv(index=False, lineterminator="\n"))
     print(markdown)
 
 
 if __name__ == "__main__":
-    run_main(main)
+    stage_main(run)

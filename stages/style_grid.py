@@ -12,30 +12,29 @@ iteration counts, left to right), reports/style/grid/losses.csv and table.md.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from stages.config import Config, StyleParamSet, load_params
-from stages.device import resolve_device, set_threads
-from stages.errors import run_main
-from stages.featurenet import featurenet_path
-from stages.io import write_text
-from stages.sampling import save_grid
-from stages.styletransfer import StyleLoss, StyleSettings, prepare_transfer, to_uint8, transfer
+from stages.core import paths
+from stages.core.device import resolve_device, set_threads
+from stages.core.io import write_text
+from stages.core.schema import Config, StyleParamSet
+from stages.core.stage import stage_main
+from stages.data.images import save_grid, to_uint8
+from stages.style.transfer import StyleLoss, StyleSettings, prepare_transfer, transfer
 
 log = logging.getLogger("style_grid")
-OUT = Path("reports/style/grid")
+OUT = paths.STYLE_REPORTS / "grid"
 
 
 def label_columns(path: Path, labels: list[str], cell: int) -> None:
     """Add a white strip above a grid saved by save_grid, naming each column."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from stages.io import atomic_path
+    from stages.core.io import atomic_path
 
     with Image.open(path) as grid:
         grid.load()
@@ -56,7 +55,7 @@ def run(cfg: Config, progress: bool = True) -> pd.DataFrame:
     set_threads(cfg.train.num_threads)
     s = cfg.style
     device = resolve_device(s.device)
-    backbone, contents, style = prepare_transfer(s, featurenet_path(cfg.data.name), device)
+    backbone, contents, style = prepare_transfer(s, paths.featurenet_path(cfg.data.name), device)
     param_sets = s.param_sets or {"base": StyleParamSet()}
     # every set's layers are checked before the first run starts
     settings = {
@@ -78,7 +77,7 @@ def run(cfg: Config, progress: bool = True) -> pd.DataFrame:
                 )
     for image_name, images in pictures.items():
         path = OUT / f"{image_name}.png"
-        save_grid(to_uint8(torch.cat(images)), path, len(counts), list(settings))
+        save_grid(to_uint8(torch.cat(images), low=0.0), path, len(counts), list(settings))
         label_columns(path, [f"{n} it" for n in counts], s.image_size)
     table = pd.DataFrame(rows)
     write_text(OUT / "losses.csv", table.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
@@ -99,12 +98,5 @@ def run(cfg: Config, progress: bool = True) -> pd.DataFrame:
     return table
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
-    run(load_params(args.params))
-
-
 if __name__ == "__main__":
-    run_main(main)
+    stage_main(run)

@@ -10,30 +10,28 @@ style losses, seconds, iterations per second, and the backbone with its weights'
 
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import asdict
-from pathlib import Path
 
 import torch
 
-from stages.config import Config, load_params
-from stages.device import resolve_device, set_threads
-from stages.errors import run_main
-from stages.featurenet import featurenet_path
-from stages.io import write_json, write_text
-from stages.sampling import save_grid
-from stages.styletransfer import StyleLoss, StyleSettings, history_csv, prepare_transfer, to_uint8, transfer
+from stages.core import paths
+from stages.core.device import resolve_device, set_threads
+from stages.core.io import write_json, write_text
+from stages.core.schema import Config
+from stages.core.stage import stage_main
+from stages.data.images import save_grid, to_uint8
+from stages.style.transfer import StyleLoss, StyleSettings, history_csv, prepare_transfer, transfer
 
 log = logging.getLogger("stylize")
-OUT = Path("reports/style")
+OUT = paths.STYLE_REPORTS
 
 
 def run(cfg: Config, progress: bool = True) -> dict:
     set_threads(cfg.train.num_threads)
     s = cfg.style
     device = resolve_device(s.device)
-    backbone, contents, style = prepare_transfer(s, featurenet_path(cfg.data.name), device)
+    backbone, contents, style = prepare_transfer(s, paths.featurenet_path(cfg.data.name), device)
     settings = StyleSettings.resolve(s, backbone)
     backbone.keep_up_to(settings.content_layers + settings.style_layers)
     backbone.to(device)
@@ -60,7 +58,7 @@ def run(cfg: Config, progress: bool = True) -> dict:
         )
         final = result.history[-1]
         picture = torch.cat([content.cpu(), style.cpu(), result.snapshots[s.iterations]])
-        save_grid(to_uint8(picture), OUT / "transfer" / f"{name}.png", nrow=3)
+        save_grid(to_uint8(picture, low=0.0), OUT / "transfer" / f"{name}.png", nrow=3)
         write_text(OUT / "losses" / f"{name}.csv", history_csv(result.history))
         metrics["images"][name] = {  # 6 significant digits: style losses are ~1e-8
             "content_loss": float(f"{final['content']:.6g}"),
@@ -81,12 +79,5 @@ def run(cfg: Config, progress: bool = True) -> dict:
     return metrics
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
-    run(load_params(args.params))
-
-
 if __name__ == "__main__":
-    run_main(main)
+    stage_main(run)

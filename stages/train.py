@@ -13,35 +13,29 @@ deletes before a run) and is removed once the run has finished.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 import torch
 
-from stages import distributed
-from stages.config import Config, load_params, to_plain
-from stages.data.dataset import dataset_fingerprint, load_prepared, trainset_dir
-from stages.device import resolve_device, set_threads
-from stages.errors import UserError, run_main
-from stages.io import save_torch, write_json, write_text
-from stages.models import ARCHITECTURES, count_parameters
-from stages.sampling import grid_inputs, is_conditional, sample_images, save_grid
-from stages.training import HISTORY_COLUMNS, train_gan
+from stages.core import distributed, paths
+from stages.core.device import resolve_device, set_threads
+from stages.core.errors import UserError
+from stages.core.io import csv_text, save_torch, write_json, write_text
+from stages.core.schema import Config, fingerprint, to_plain
+from stages.core.stage import stage_main
+from stages.data.dataset import dataset_fingerprint, load_prepared
+from stages.data.images import save_grid
+from stages.gan.loop import HISTORY_COLUMNS, train_gan
+from stages.gan.sampling import grid_inputs, is_conditional, sample_images
+from stages.models.registry import ARCHITECTURES, count_parameters
 
 log = logging.getLogger("train")
 
 
-def generator_path(family: str) -> Path:
-    return Path("artifacts") / family / "generator.pt"
-
-
 def history_csv(history: torch.Tensor) -> str:
     """Per-step losses and learning rates as CSV (fixed float format: stable bytes)."""
-    lines = [",".join(HISTORY_COLUMNS)]
-    for row in history.tolist():
-        lines.append(f"{int(row[0])},{row[1]:.6f},{row[2]:.6f},{row[3]:.8g},{row[4]:.8g}")
-    return "\n".join(lines) + "\n"
+    return csv_text(HISTORY_COLUMNS, history.tolist(), [".0f", ".6f", ".6f", ".8g", ".8g"])
 
 
 def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = True) -> dict:
@@ -55,11 +49,11 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
     if distributed.under_torchrun():
         device = distributed.join(device)
     ranks = distributed.current()
-    data_dir = trainset_dir(cfg.data.name)  # filtered, extra images, oversampled
+    data_dir = paths.trainset_dir(cfg.data.name)  # filtered, extra images, oversampled
     data = load_prepared(data_dir, "train")
     # A checkpoint is reused only by a run with the same params and the same data.
     fingerprint_value = _fingerprint(cfg, family, data_dir)
-    checkpoint = Path("checkpoints") / family / "last.pt"
+    checkpoint = paths.gan_checkpoint(family)
     log.info(
         "training %s (%s) on %d images, device %s, rank %d of %d",
         family,
@@ -85,7 +79,7 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
     generator = result.generator.eval()
     image_size = data.images.shape[-1]
     save_torch(
-        generator_path(family),
+        paths.generator_path(family),
         {
             "arch": model_cfg.arch,
             "latent_dim": model_cfg.latent_dim,
@@ -99,7 +93,7 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
     write_sample_grids(
         generator, data.classes, cfg.train.grid_size, model_cfg.latent_dim, cfg.train.seed, device, family
     )
-    write_text(Path("reports/losses") / f"{family}.csv", history_csv(result.history))
+    write_text(paths.losses_csv(family), history_csv(result.history))
 
     tail = result.history[-max(1, cfg.train.steps // 20) :]  # last 5% of steps: less noisy
     summary = {
@@ -119,7 +113,7 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
         "processes": ranks.world,
         "model": to_plain(model_cfg),
     }
-    write_json(Path("reports/train") / family / "summary.json", summary)
+    write_json(paths.train_summary(family), summary)
     checkpoint.unlink(missing_ok=True)  # finished: a forced rerun must start afresh
     log.info(
         "done: d_loss %.3f g_loss %.3f, %.0f s",
@@ -143,7 +137,7 @@ def write_sample_grids(
     family: str,
 ) -> None:
     """reports/samples/<family>/grid.png (fixed noise) and set_01..set_10.png (new noise each)."""
-    out = Path("reports/samples") / family
+    out = paths.samples_dir(family)
     row_names = classes if is_conditional(generator) else None
     for index in range(SAMPLE_SETS + 1):
         # seed + 0 is the fixed-noise grid; each set has a seed of its own
@@ -153,26 +147,20 @@ def write_sample_grids(
 
 
 def _fingerprint(cfg: Config, family: str, data_dir: Path) -> str:
-    from stages.config import fingerprint
-
     return fingerprint(cfg.train, cfg.models[family], dataset_fingerprint(data_dir), torch.__version__)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", required=True)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
-    cfg = load_params(args.params)
+def launch(cfg: Config, family: str, params: str) -> None:
+    """Train in this process, or under torchrun when train.nproc_per_node > 1."""
     nproc = cfg.train.nproc_per_node
     if nproc > 1 and not distributed.under_torchrun():
-        distributed.launch(nproc, "stages.train", ["--family", args.family, "--params", args.params])
+        distributed.launch(nproc, "stages.train", ["--family", family, "--params", params])
         return
     try:
-        run(cfg, args.family)
+        run(cfg, family)
     finally:
         distributed.leave()
 
 
 if __name__ == "__main__":
-    run_main(main)
+    stage_main(launch, family=True, pass_params=True)

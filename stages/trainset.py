@@ -12,22 +12,21 @@ against the same reference.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from stages.config import Config, load_params, to_plain
+from stages.core import paths
+from stages.core.errors import UserError
+from stages.core.io import write_json
+from stages.core.schema import Config, to_plain
+from stages.core.stage import stage_main
 from stages.data.curate import class_counts, class_index, oversample_indices, read_image_folder, read_mat
-from stages.data.dataset import ImageSet, filtered_dir, load_prepared, save_train_split, trainset_dir
-from stages.errors import UserError, run_main
-from stages.io import write_json
+from stages.data.dataset import ImageSet, load_prepared, save_train_split
 
 log = logging.getLogger("trainset")
-
-EXTRA_ROOT = Path("data/extra")  # the folder dvc.yaml lists as a dependency
 
 
 def check_inputs(cfg: Config, n_images: int) -> None:
@@ -39,8 +38,10 @@ def check_inputs(cfg: Config, n_images: int) -> None:
     ):
         if value and not exists:
             raise UserError(f"{key}={value!r}: no such {'folder' if key == 'extra.images' else 'file'}")
-        if value and not Path(value).resolve().is_relative_to(EXTRA_ROOT.resolve()):
-            log.warning("%s=%s is outside %s/: DVC will not see its files change", key, value, EXTRA_ROOT)
+        if value and not Path(value).resolve().is_relative_to(paths.EXTRA_ROOT.resolve()):
+            log.warning(
+                "%s=%s is outside %s/: DVC will not see its files change", key, value, paths.EXTRA_ROOT
+            )
     o = cfg.oversample
     if o.target and not o.balance:
         oversample_indices(torch.zeros(n_images, dtype=torch.int64), 1, o.target, False, o.seed)
@@ -55,7 +56,7 @@ def append(data: ImageSet, images: np.ndarray, labels: np.ndarray) -> ImageSet:
 
 
 def run(cfg: Config) -> dict:
-    data = load_prepared(filtered_dir(cfg.data.name), "train")
+    data = load_prepared(paths.filtered_dir(cfg.data.name), "train")
     x, size = cfg.extra, data.images.shape[-1]
     check_inputs(cfg, len(data))  # before reading anything large
     label = class_index(data.classes, x.label, "extra.label") if x.label else None
@@ -75,18 +76,11 @@ def run(cfg: Config) -> dict:
     report["trainset"] = class_counts(data.labels, data.classes)
     report["total"] = len(data)
     meta = {"extra": to_plain(cfg.extra), "oversample": to_plain(cfg.oversample)}
-    save_train_split(data, trainset_dir(cfg.data.name), "trainset", meta)
-    write_json(Path("reports/trainset.json"), report)
+    save_train_split(data, paths.trainset_dir(cfg.data.name), "trainset", meta)
+    write_json(paths.TRAINSET_REPORT, report)
     log.info("training set: %d images", len(data))
     return report
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
-    run(load_params(args.params))
-
-
 if __name__ == "__main__":
-    run_main(main)
+    stage_main(run)

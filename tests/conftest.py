@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stages.config import Config, compose, validate
+from stages.core.schema import Config, compose, validate
 from stages.data.dataset import ImageSet
 from stages.data.shapes import make_shapes
 

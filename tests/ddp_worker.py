@@ -11,11 +11,11 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from stages import distributed
-from stages.config import compose, validate
+from stages.core import distributed
+from stages.core.schema import compose, validate
 from stages.data.dataset import ImageSet
 from stages.data.shapes import make_shapes
-from stages.training import Interrupted, train_gan
+from stages.gan.loop import Interrupted, train_gan
 
 
 def main(out: Path, family: str) -> None:

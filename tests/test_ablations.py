@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from stages.ablations import ablation_table, main, to_markdown
-from stages.errors import UserError
+from stages.core.errors import UserError
 from tests.conftest import REPO
 
 PROTOCOL = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from stages.data.augment import random_crop_flip
+from stages.metrics.classifier import random_crop_flip
 
 
 def test_crop_flip_keeps_shape_and_range_and_is_seeded() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stages.augmentations import affine_augment, cutmix, diff_augment, unsharp_mask
+from stages.gan.augment import affine_augment, cutmix, diff_augment, unsharp_mask
 
 
 def seeded(seed: int = 0) -> torch.Generator:
@@ -94,7 +94,7 @@ def test_unsharp_mask_keeps_range_sharpens_edges_and_is_identity_at_zero() -> No
 def test_sharpening_moves_fid_by_a_sane_amount_not_orders_of_magnitude() -> None:
     """The deck's sharpened DCGAN 3 scored FID 680,163: its sharpened images had left the
     [-1, 1] scaling. Ours stay in range, so FID moves by a fraction of the real-vs-noise gap."""
-    from stages.data.dataset import to_signed_unit, to_uint8
+    from stages.data.images import to_signed_unit, to_uint8
     from stages.data.shapes import make_shapes
     from stages.metrics.fid import fid
     from stages.models.featurenet import FeatureNet

@@ -6,8 +6,8 @@ import pytest
 import yaml
 from hydra.errors import ConfigCompositionException
 
-from stages.config import compose, validate
-from stages.errors import UserError
+from stages.core.errors import UserError
+from stages.core.schema import compose, validate
 from tests.conftest import REPO
 
 

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 from scipy.io import savemat
 
-from stages.config import OutliersConfig
+from stages.core.errors import UserError
+from stages.core.schema import OutliersConfig
 from stages.data.curate import (
     keep_mask,
     oversample_indices,
@@ -20,7 +21,6 @@ from stages.data.curate import (
     train_autoencoder,
 )
 from stages.data.dataset import ImageSet
-from stages.errors import UserError
 
 
 def test_keep_mask_drops_exactly_the_highest_errors() -> None:

@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from stages import translation
-from stages.config import CycleGanConfig, ExportConfig
-from stages.errors import UserError
+from stages.core.errors import UserError
+from stages.core.schema import CycleGanConfig, ExportConfig
+from stages.cyclegan import loop as translation
 from stages.export import check_count, write_submission
 from stages.metrics.fid import fid, memorization_distance, mifid
 from stages.models.cyclegan import ImagePool, PatchDiscriminator, ResnetGenerator, default_blocks
@@ -228,7 +228,7 @@ def test_prepare_domains_bad_input_one_line_each(tmp_path: Path, monkeypatch: py
     (work / "domains/b").mkdir(parents=True)
     result = run_stage(work, "prepare_domains")
     assert result.returncode == 2 and error_lines(result) == [
-        "error: domains/a: no images (.bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp) in this folder"
+        "error: domains/a: no images (.bmp, .gif, .jpeg, .jpg, .png, .tif, .tiff, .webp) in this folder"
     ]
     Image.new("RGB", (40, 40)).save(work / "domains/a/ok.png")
     (work / "domains/a/broken.jpg").write_bytes(b"not a jpeg")

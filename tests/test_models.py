@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from stages.config import Config
-from stages.models import ARCHITECTURES, build_gan, count_parameters
+from stages.core.schema import Config
 from stages.models.featurenet import FeatureNet
 from stages.models.layers import SelfAttention
+from stages.models.registry import ARCHITECTURES, build_gan, count_parameters
 
 MODEL_CONFIGS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf/model").glob("*.yaml"))
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from stages.core.errors import UserError
 from stages.data import readers
 from stages.data.readers import CIFAR10_CLASSES, read_cifar10
-from stages.errors import UserError
 
 PER_CLASS = {"train": 3, "test": 2}
 

@@ -11,10 +11,11 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from stages.config import Config
-from stages.models import build_gan
+from stages.core.schema import Config
+from stages.data.images import save_grid
+from stages.gan.sampling import generated_batches, grid_inputs
+from stages.models.registry import build_gan
 from stages.report import leaderboard
-from stages.sampling import generated_batches, grid_inputs, save_grid
 
 CPU = torch.device("cpu")
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from stages.config import Config, LrSchedule, compose, validate
+from stages.core.device import autocast_for, claim_gpu
+from stages.core.errors import UserError
+from stages.core.schema import Config, LrSchedule, compose, validate
 from stages.data.dataset import BatchSampler, ImageSet
-from stages.device import autocast_for, claim_gpu
-from stages.errors import UserError
-from stages.models import ARCHITECTURES, build_gan, count_parameters
+from stages.gan.loop import Interrupted, train_gan
 from stages.models.layers import UpsampleConv2d, fuse_upsample_convs
-from stages.training import Interrupted, train_gan
+from stages.models.registry import ARCHITECTURES, build_gan, count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -159,7 +159,7 @@ def test_replaying_the_captured_step_computes_what_running_it_eagerly_does(
 ) -> None:
     """A stale input or a value baked into the graph at capture would show here as a
     difference: with deterministic cuDNN, replays and eager steps run the same kernels."""
-    from stages import training
+    from stages.gan import loop as training
 
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)

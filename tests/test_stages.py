@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.config import compose, dump_yaml
+from stages.core.schema import compose, dump_yaml
 from tests.conftest import REPO
 
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torchvision.models import vgg19
 
-from stages.config import StyleBackbone, StyleConfig, StyleParamSet
-from stages.errors import UserError
+from stages.core.errors import UserError
+from stages.core.schema import StyleBackbone, StyleConfig, StyleParamSet
 from stages.models.featurenet import FeatureNet
-from stages.styletransfer import (
+from stages.style.transfer import (
     StyleLoss,
     StyleSettings,
     featurenet_layers,

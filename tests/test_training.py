@@ -10,11 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stages.config import Config, GanLoss, LrSchedule
+from stages.core.schema import Config, GanLoss, LrSchedule
 from stages.data.dataset import BatchSampler, ImageSet
-from stages.losses import WassersteinGP, gradient_penalty
-from stages.models import ARCHITECTURES
-from stages.training import (
+from stages.gan.loop import (
     Interrupted,
     clip_weights,
     ema_decay_at,
@@ -23,6 +21,8 @@ from stages.training import (
     make_optimizer,
     train_gan,
 )
+from stages.gan.objectives import WassersteinGP, gradient_penalty
+from stages.models.registry import ARCHITECTURES
 
 CPU = torch.device("cpu")
 ALL_FAMILIES = [p.stem for p in (Path(__file__).resolve().parents[1] / "conf/model").glob("*.yaml")]

@@ -5,6 +5,6 @@ package before composing; importing this module stores the schema, which
 conf/config.yaml names first in its defaults list.
 """
 
-from stages.config import register_schema
+from stages.core.schema import register_schema
 
 register_schema()

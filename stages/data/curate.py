@@ -12,10 +12,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from stages.config import OutliersConfig
-from stages.data.dataset import ImageSet, to_signed_unit
+from stages.core.errors import UserError
+from stages.core.schema import OutliersConfig
+from stages.data.dataset import ImageSet
+from stages.data.images import to_signed_unit
 from stages.data.readers import IMAGE_SUFFIXES, decode_image, image_to_array
-from stages.errors import UserError
 from stages.models.autoencoder import ConvAutoencoder
 
 # ---------------------------------------------------------------- outlier filtering

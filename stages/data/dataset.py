@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stages.core.device import host_to_device
+from stages.core.errors import UserError
+from stages.core.io import atomic_path, read_json, sha256_file, write_json
+from stages.data.images import to_signed_unit
 from stages.data.readers import RawDataset, Split
-from stages.device import host_to_device
-from stages.errors import UserError
-from stages.io import atomic_path, read_json, sha256_file, write_json
 
 
 @dataclass
@@ -52,16 +53,6 @@ def save_prepared(dataset: RawDataset, out_dir: str | Path, extra_meta: dict) ->
         write_json(tmp / "meta.json", meta)
 
 
-def filtered_dir(dataset: str) -> Path:
-    """Stage `outliers`' output: the training split without its outliers."""
-    return Path("data/filtered") / dataset
-
-
-def trainset_dir(dataset: str) -> Path:
-    """Stage `trainset`'s output: what the GANs train on (filtered + extra, oversampled)."""
-    return Path("data/trainset") / dataset
-
-
 def save_train_split(data: ImageSet, out_dir: str | Path, layout: str, extra_meta: dict) -> None:
     """One training split in the prepared format, so load_prepared(out_dir, "train") reads it."""
     split = Split(data.images.numpy(), data.labels.numpy())
@@ -82,16 +73,6 @@ def load_prepared(data_dir: str | Path, split: str) -> ImageSet:
 def dataset_fingerprint(data_dir: str | Path) -> str:
     """The sha256 of the training images, as recorded by prepare (cheap: no re-hashing)."""
     return read_json(Path(data_dir) / "meta.json")["splits"]["train"]["images_sha256"]
-
-
-def to_signed_unit(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 3, H, W) in [0, 255] to float in [-1, 1]."""
-    return images.float().div_(127.5).sub_(1.0)
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """float in [-1, 1] to uint8 in [0, 255] (rounded, clamped)."""
-    return ((images.float().clamp(-1, 1) + 1) * 127.5).round_().to(torch.uint8)
 
 
 class BatchSampler:

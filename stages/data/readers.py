@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from stages.errors import UserError
+from stages.core.errors import UserError
 
 CIFAR10_CLASSES = (
     "airplane",

@@ -14,9 +14,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from stages.config import Backbone, EvalConfig
-from stages.errors import UserError
-from stages.io import sha256_file
+from stages.core.errors import UserError
+from stages.core.io import sha256_file
+from stages.core.schema import Backbone, EvalConfig
+from stages.models.featurenet import load_featurenet
 
 log = logging.getLogger("backbones")
 
@@ -99,8 +100,6 @@ def _download_inception(path: Path) -> None:
 
 
 def load_classifier(path: str | Path) -> FeatureBackbone:
-    from stages.featurenet import load_featurenet
-
     model, info = load_featurenet(path)
     backbone_info = BackboneInfo(
         "featurenet",
@@ -118,10 +117,3 @@ def load_backbone(cfg: EvalConfig, featurenet_file: str | Path) -> FeatureBackbo
     choice = resolve_backbone(cfg)
     backbone = load_inception(cfg) if choice == Backbone.inception else load_classifier(featurenet_file)
     return backbone.eval()
-
-
-@torch.inference_mode()
-def extract_features(backbone: FeatureBackbone, batches, device: torch.device) -> Tensor:  # noqa: ANN001
-    """Features (N, D) float64 on the CPU of every uint8 batch in `batches`."""
-    backbone.to(device)
-    return torch.cat([backbone(batch.to(device)).double().cpu() for batch in batches])

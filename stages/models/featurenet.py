@@ -8,11 +8,13 @@ conv1_2, ..., as in VGG) so its layers can be picked by name, like VGG19's.
 from __future__ import annotations
 
 from collections import OrderedDict
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from stages.data.dataset import to_signed_unit
+from stages.core.io import load_torch
+from stages.data.images import to_signed_unit
 
 # channel multiplier of the width, per block; each block ends in a 2x2 max-pool but the last
 WIDTH_MULTIPLIERS = (1, 2, 4, 8)
@@ -49,3 +51,11 @@ class FeatureNet(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         return self.classifier(self.embed(images))
+
+
+def load_featurenet(path: str | Path) -> tuple[FeatureNet, dict]:
+    """The trained classifier (eval mode, CPU) and its saved info."""
+    info = load_torch(path)
+    model = FeatureNet(len(info["classes"]), info["width"], tuple(info["convs"]))
+    model.load_state_dict(info["state_dict"])
+    return model.eval(), info

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stages.config import GanLoss, ModelConfig
+from stages.core.schema import GanLoss, ModelConfig
 
 
 class Objective:

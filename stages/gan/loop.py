@@ -1,7 +1,7 @@
 """The one training loop for every GAN family.
 
 The family's ModelConfig picks the networks (stages.models) and the objective
-(stages.losses); everything else — batches, schedules, mixed precision, logging,
+(stages.gan.objectives); everything else — batches, schedules, mixed precision, logging,
 checkpoints and resume — lives here once.
 
 Resume is exact: the checkpoint holds the networks, optimisers, the batch
@@ -23,16 +23,16 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from stages import distributed
-from stages.augmentations import DiffAugmented, augment_real
-from stages.config import LrSchedule, ModelConfig, Optimizer, TrainConfig
+from stages.core import distributed
+from stages.core.checkpoint import Checkpoint, stop_on_sigint
+from stages.core.device import autocast_for
+from stages.core.errors import UserError
+from stages.core.schema import LrSchedule, ModelConfig, Optimizer, TrainConfig
 from stages.data.dataset import BatchSampler, ImageSet
-from stages.device import GraphedStep, autocast_for
-from stages.errors import UserError
-from stages.interrupt import stop_on_sigint
-from stages.io import load_torch, save_torch
-from stages.losses import make_objective
-from stages.models import build_gan
+from stages.gan.augment import DiffAugmented, augment_real
+from stages.gan.cuda_graph import GraphedStep
+from stages.gan.objectives import make_objective
+from stages.models.registry import build_gan
 
 log = logging.getLogger("training")
 
@@ -89,7 +89,7 @@ def train_gan(
     """Train one family on `data` (uint8 images). Resumes from `checkpoint` when it holds
     a run with the same `fingerprint`; `stop_at` simulates an interruption (tests).
 
-    Under torchrun (stages.distributed) every rank runs this with the same arguments:
+    Under torchrun (stages.core.distributed) every rank runs this with the same arguments:
     G and D are wrapped in DistributedDataParallel, each rank takes its share of the
     global batch, and rank 0 alone writes the checkpoint."""
     ranks = distributed.current()
@@ -127,28 +127,26 @@ def train_gan(
     history = torch.zeros(steps, len(HISTORY_COLUMNS), dtype=torch.float64)
     start, seconds = 0, 0.0
 
-    if checkpoint is not None and checkpoint.is_file():
-        state = load_torch(checkpoint)  # CPU: RNG states must be CPU tensors; weights move on load
-        if state.get("fingerprint") == fingerprint:
-            generator.load_state_dict(state["generator"])
-            discriminator.load_state_dict(state["discriminator"])
-            opt_g.load_state_dict(state["opt_g"])
-            opt_d.load_state_dict(state["opt_d"])
-            if graphed:  # the loaded groups hold the saved lr; the graph reads a device tensor
-                for group in [*opt_g.param_groups, *opt_d.param_groups]:
-                    group["lr"] = torch.tensor(float(group["lr"]), device=device)
-            sampler.load_state_dict(state["sampler"])
-            mine = state["ranks"][ranks.rank]
-            noise.set_state(mine["noise"])
-            torch.set_rng_state(mine["torch_rng"])
-            augment_rng.set_state(mine["augment_rng"])
-            history = state["history"]
-            if ema is not None:
-                ema.load_state_dict(state["ema"])
-            start, seconds = int(state["step"]), float(state["seconds"])
-            log.info("resuming from %s at step %d of %d", checkpoint, start, steps)
-        else:
-            log.info("ignoring %s: it belongs to other params or data", checkpoint)
+    state_file = Checkpoint(checkpoint, fingerprint)
+    saved = state_file.load()  # on the CPU: RNG states must be CPU tensors; weights move on load
+    if saved is not None:
+        generator.load_state_dict(saved["generator"])
+        discriminator.load_state_dict(saved["discriminator"])
+        opt_g.load_state_dict(saved["opt_g"])
+        opt_d.load_state_dict(saved["opt_d"])
+        if graphed:  # the loaded groups hold the saved lr; the graph reads a device tensor
+            for group in [*opt_g.param_groups, *opt_d.param_groups]:
+                group["lr"] = torch.tensor(float(group["lr"]), device=device)
+        sampler.load_state_dict(saved["sampler"])
+        mine = saved["ranks"][ranks.rank]
+        noise.set_state(mine["noise"])
+        torch.set_rng_state(mine["torch_rng"])
+        augment_rng.set_state(mine["augment_rng"])
+        history = saved["history"]
+        if ema is not None:
+            ema.load_state_dict(saved["ema"])
+        start, seconds = int(saved["step"]), float(saved["seconds"])
+        log.info("resuming from %s at step %d of %d", checkpoint, start, steps)
 
     def save_checkpoint(step: int) -> None:
         if checkpoint is None:
@@ -161,10 +159,8 @@ def train_gan(
             }
         )
         if ranks.is_main:
-            save_torch(
-                checkpoint,
+            state_file.save(
                 {
-                    "fingerprint": fingerprint,
                     "step": step,
                     "seconds": seconds,
                     "generator": generator.state_dict(),

@@ -14,8 +14,6 @@ it exactly.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import shutil
 import time
@@ -28,13 +26,13 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from stages.config import CycleGanConfig
-from stages.device import autocast_for, host_to_device
-from stages.domains import channels_first, to_signed, to_tensor, to_uint8
-from stages.interrupt import stop_on_sigint
-from stages.io import load_torch, save_torch, write_text
+from stages.core.checkpoint import Checkpoint, stop_on_sigint
+from stages.core.device import autocast_for, host_to_device
+from stages.core.io import csv_text
+from stages.core.schema import CycleGanConfig
+from stages.cyclegan.translation import save_triptych
+from stages.data.images import channels_first, to_signed_unit
 from stages.models.cyclegan import ImagePool, PatchDiscriminator, ResnetGenerator, default_blocks
-from stages.sampling import save_grid
 
 log = logging.getLogger("cyclegan")
 
@@ -143,28 +141,24 @@ def train_cyclegan(  # noqa: PLR0913, PLR0915
     rows: list[dict] = []
     step, seconds = 0, 0.0
     sums = torch.zeros(5, device=device)  # read every log_every steps: no sync per step
-    if checkpoint.is_file():
-        saved = load_torch(checkpoint, map_location=device)
-        if saved.get("fingerprint") == fingerprint:
-            model.load_state_dict(saved["model"])
-            opt_g.load_state_dict(saved["opt_g"])
-            opt_d.load_state_dict(saved["opt_d"])
-            pool_a.load_state_dict(saved["pool_a"], device)
-            pool_b.load_state_dict(saved["pool_b"], device)
-            draws.set_state(saved["draws"])
-            rows, step, seconds = saved["rows"], saved["step"], saved["seconds"]
-            sums = saved["sums"].to(device)
-            log.info("resuming from %s at step %d", checkpoint, step)
-        else:
-            log.warning("ignoring %s: it belongs to other params or data", checkpoint)
+    state_file = Checkpoint(checkpoint, fingerprint)
+    saved = state_file.load(map_location=device)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt_g.load_state_dict(saved["opt_g"])
+        opt_d.load_state_dict(saved["opt_d"])
+        pool_a.load_state_dict(saved["pool_a"], device)
+        pool_b.load_state_dict(saved["pool_b"], device)
+        draws.set_state(saved["draws"])
+        rows, step, seconds = saved["rows"], saved["step"], saved["seconds"]
+        sums = saved["sums"].to(device)
+        log.info("resuming from %s at step %d", checkpoint, step)
     if step == 0 and snapshot_dir is not None:  # a fresh start: no snapshots of another run
         shutil.rmtree(snapshot_dir, ignore_errors=True)
 
     def save_checkpoint() -> None:
-        save_torch(
-            checkpoint,
+        state_file.save(
             {
-                "fingerprint": fingerprint,
                 "model": model.state_dict(),
                 "opt_g": opt_g.state_dict(),
                 "opt_d": opt_d.state_dict(),
@@ -187,8 +181,8 @@ def train_cyclegan(  # noqa: PLR0913, PLR0915
                 group["lr"] = lr
             index_a = host_to_device(torch.randint(len(data_a), (cfg.batch_size,), generator=draws), device)
             index_b = host_to_device(torch.randint(len(data_b), (cfg.batch_size,), generator=draws), device)
-            real_a = crop_and_flip(to_signed(data_a[index_a]), cfg.load_scale, cfg.flip, draws)
-            real_b = crop_and_flip(to_signed(data_b[index_b]), cfg.load_scale, cfg.flip, draws)
+            real_a = crop_and_flip(to_signed_unit(data_a[index_a]), cfg.load_scale, cfg.flip, draws)
+            real_b = crop_and_flip(to_signed_unit(data_b[index_b]), cfg.load_scale, cfg.flip, draws)
             # generators, with the discriminators' weights left alone
             model.d_a.requires_grad_(False)
             model.d_b.requires_grad_(False)
@@ -243,55 +237,7 @@ def train_cyclegan(  # noqa: PLR0913, PLR0915
     return CycleGanRun(model, rows, seconds, step)
 
 
-@torch.inference_mode()
-def translate(generator: nn.Module, images: np.ndarray, device: torch.device, batch_size: int) -> Tensor:
-    """uint8 (N, S, S, 3) -> translated uint8 (N, 3, S, S) on the CPU."""
-    generator.eval().to(device)
-    out = []
-    for start in range(0, len(images), batch_size):
-        batch = to_tensor(images[start : start + batch_size]).to(device)
-        out.append(to_uint8(generator(batch)).cpu())
-    return torch.cat(out) if out else torch.empty(0, 3, *images.shape[1:3], dtype=torch.uint8)
-
-
-@torch.inference_mode()
-def save_triptych(
-    g_ab: nn.Module, g_ba: nn.Module, photos: np.ndarray, device: torch.device, path: Path
-) -> None:
-    """A grid with rows photo | translated | rebuilt (A -> B -> A). Instance norm keeps no
-    running statistics, so train and eval mode give the same images."""
-    real = to_tensor(photos).to(device)
-    fake = g_ab(real)
-    rebuilt = g_ba(fake)
-    images = to_uint8(torch.cat([real, fake.float(), rebuilt.float()])).cpu()
-    save_grid(images, path, len(photos), ["photo", "translated", "rebuilt"])
-
-
 def losses_csv(rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, LOSS_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return buffer.getvalue()
-
-
-def save_generators(run: CycleGanRun, path: Path, extra: dict) -> None:
-    model = run.model
-    save_torch(
-        path,
-        {"g_ab": model.g_ab.state_dict(), "g_ba": model.g_ba.state_dict(), "info": model.info | extra},
-    )
-
-
-def load_generators(path: str | Path) -> tuple[nn.Module, nn.Module, dict]:
-    saved = load_torch(path)
-    info = saved["info"]
-    g_ab, g_ba = (ResnetGenerator(info["n_blocks"], info["width_g"]) for _ in range(2))
-    g_ab.load_state_dict(saved["g_ab"])
-    g_ba.load_state_dict(saved["g_ba"])
-    return g_ab.eval(), g_ba.eval(), info
-
-
-def write_losses(rows: list[dict], path: Path) -> None:
-    write_text(path, losses_csv(rows))
+    """The logged loss rows as CSV (6 significant digits: stable bytes)."""
+    formats = ["d"] + [".6g"] * (len(LOSS_COLUMNS) - 1)
+    return csv_text(LOSS_COLUMNS, ([row[c] for c in LOSS_COLUMNS] for row in rows), formats)

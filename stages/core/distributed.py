@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from stages.errors import UserError
+from stages.core.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,12 @@ import fcntl
 import logging
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from stages.config import Device
-from stages.errors import UserError
+from stages.core.errors import UserError
+from stages.core.schema import Device
 
 log = logging.getLogger("device")
 
@@ -83,48 +82,3 @@ def autocast_for(device: torch.device, amp: bool, cache: bool = True) -> context
     if amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
-
-
-class GraphedStep:
-    """A training step recorded once as a CUDA graph, then replayed: one launch per step
-    instead of hundreds, for models so small that the host's kernel launches, not the GPU,
-    set the pace. Each call's input tensors are copied into the static ones the graph was
-    captured with, and the returned tensors are the graph's static outputs, overwritten by
-    the next call. The first `warmup` calls run eagerly on a side stream, PyTorch's rule
-    before a capture (optimiser state, cuDNN workspaces and the like are made lazily).
-
-    The step may hold no host syncs and no host-drawn randomness; draw inputs outside it."""
-
-    def __init__(self, step: Callable[[list], tuple], warmup: int = 3) -> None:
-        self.step = step
-        self.warmup = warmup
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.static_inputs: list[tuple[torch.Tensor, ...]] = []
-        self.static_outputs: tuple = ()
-
-    def __call__(self, inputs: list[tuple[torch.Tensor, ...]]) -> tuple:
-        if self.warmup > 0:
-            self.warmup -= 1
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                outputs = self.step(inputs)
-            torch.cuda.current_stream().wait_stream(side)
-            return outputs
-        if self.graph is None:
-            self.static_inputs = [tuple(t.clone() for t in group) for group in inputs]
-            self.graph = torch.cuda.CUDAGraph()
-            try:
-                with torch.cuda.graph(self.graph):  # records the kernels; runs nothing
-                    self.static_outputs = self.step(self.static_inputs)
-            except RuntimeError as err:  # a host sync or host copy inside the step
-                raise UserError(
-                    f"train.cuda_graph: the training step cannot be captured as a CUDA graph "
-                    f"({str(err).splitlines()[0]}); run it with train.cuda_graph=false"
-                ) from err
-        else:
-            for static, new in zip(self.static_inputs, inputs, strict=True):
-                for s, t in zip(static, new, strict=True):
-                    s.copy_(t)
-        self.graph.replay()
-        return self.static_outputs

@@ -16,16 +16,13 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from stages.config import DomainsConfig, SmallImages
-from stages.errors import UserError
+from stages.core.errors import UserError
+from stages.core.paths import domains_dir
+from stages.core.schema import DomainsConfig, SmallImages
+from stages.data.images import channels_first, to_signed_unit
+from stages.data.readers import IMAGE_SUFFIXES
 
 log = logging.getLogger("domains")
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
-
-def domains_dir(name: str) -> Path:
-    return Path("data/domains") / name
 
 
 def list_images(folder: str | Path, max_images: int = 0) -> list[Path]:
@@ -75,21 +72,17 @@ def held_out(count: int, fraction: float, seed: int) -> np.ndarray:
     return np.sort(order[:n_test])
 
 
-def channels_first(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 array -> (N, 3, H, W) uint8 tensor (a view: no copy)."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2)
-
-
-def to_signed(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 3, H, W) -> float in [-1, 1]."""
-    return pixels.float().div(127.5).sub(1)
-
-
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [-1, 1]."""
-    return to_signed(channels_first(images))
+    return to_signed_unit(channels_first(images))
 
 
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) in [-1, 1] -> uint8 of the same shape."""
-    return images.float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+def load_domains(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(A images, B images, held-out indices of A) as prepare_domains wrote them."""
+    folder = domains_dir(name)
+    files = [folder / f for f in ("a.npy", "b.npy", "a_test.npy")]
+    for path in files:
+        if not path.is_file():
+            raise UserError(f"{path}: not found (run `dvc repro prepare_domains` first)")
+    a, b, test = (np.load(path, allow_pickle=False) for path in files)
+    return a, b, test

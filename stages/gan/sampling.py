@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
 from torch import nn
-from torchvision.utils import make_grid
 
-from stages.data.dataset import to_uint8
-from stages.io import atomic_path, load_torch
-from stages.models import build_gan
+from stages.core.io import load_torch
+from stages.data.images import to_uint8
+from stages.models.registry import build_gan
 
 
 def fixed_noise(count: int, latent_dim: int, seed: int) -> torch.Tensor:
@@ -86,25 +83,6 @@ def grid_inputs(
         labels = torch.arange(n_classes).repeat_interleave(cols)
         return fixed_noise(len(labels), latent_dim, seed), labels, cols
     return fixed_noise(rows * cols, latent_dim, seed), None, cols
-
-
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int, row_names: list[str] | None = None) -> None:
-    """uint8 (N, 3, H, W) to one PNG grid, nrow images per row, 2 px black padding; with
-    `row_names`, a white margin on the left names each row (e.g. the class)."""
-    grid = make_grid(images, nrow=nrow, padding=2, pad_value=0)
-    picture = Image.fromarray(grid.permute(1, 2, 0).numpy().astype(np.uint8))
-    if row_names:
-        font = ImageFont.load_default_imagefont()  # bitmap font: the same pixels everywhere
-        margin = 8 + max(int(font.getlength(name)) for name in row_names)
-        labelled = Image.new("RGB", (picture.width + margin, picture.height), "white")
-        labelled.paste(picture, (margin, 0))
-        draw = ImageDraw.Draw(labelled)
-        row_height = images.shape[-2] + 2
-        for i, name in enumerate(row_names):
-            draw.text((4, 2 + i * row_height + row_height // 2 - 6), name, fill="black", font=font)
-        picture = labelled
-    with atomic_path(path) as tmp:
-        picture.save(tmp, format="PNG")
 
 
 def load_generator(path: str | Path) -> tuple[nn.Module, dict]:

@@ -22,9 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stages.device import host_to_device
-
-DIFFAUGMENT_OPS = ("color", "translation", "cutout")
+from stages.core.device import host_to_device
+from stages.core.schema import DIFFAUGMENT_OPS
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator, device: torch.device) -> Tensor:

@@ -11,13 +11,13 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from stages.errors import UserError
+from stages.core.errors import UserError
 
 
 def _tmp_path(path: Path) -> Path:
@@ -85,3 +85,12 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]], formats: Sequence[str]) -> str:
+    """CSV with a header line and one fixed number format per column (`format(value, spec)`),
+    so equal values give equal bytes on any machine."""
+    lines = [",".join(columns)]
+    for row in rows:
+        lines.append(",".join(format(value, spec) for value, spec in zip(row, formats, strict=True)))
+    return "\n".join(lines) + "\n"

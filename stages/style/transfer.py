@@ -18,9 +18,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from stages.config import StyleBackbone, StyleConfig, StyleInit, StyleOptimizer, StyleParamSet
-from stages.errors import UserError
-from stages.io import load_torch, sha256_file
+from stages.core.errors import UserError
+from stages.core.io import csv_text, load_torch, sha256_file
+from stages.core.schema import StyleBackbone, StyleConfig, StyleInit, StyleOptimizer, StyleParamSet
+from stages.data.readers import decode_image
+from stages.models.featurenet import load_featurenet
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's VGG19_Weights.IMAGENET1K_V1
 VGG19_BLOCKS = (2, 2, 4, 4, 4)  # conv layers per block (torchvision's configuration "E")
@@ -133,8 +135,6 @@ def load_vgg19(path: Path | None) -> LayerFeatures:
 
 def featurenet_layers(path: Path) -> LayerFeatures:
     """The conv blocks of the pipeline's evaluation classifier, named as VGG's are."""
-    from stages.featurenet import load_featurenet
-
     model, _ = load_featurenet(path)
     layers = model.features
     names = list(dict(layers.named_children()))
@@ -310,8 +310,6 @@ def transfer(
 
 def load_image(path: str | Path, size: int, key: str) -> Tensor:
     """An image file -> (1, 3, size, size) float in [0, 1] (centre-cropped, resized)."""
-    from stages.data.readers import decode_image
-
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{key}={str(path)!r}: no such image file")
@@ -319,15 +317,11 @@ def load_image(path: str | Path, size: int, key: str) -> Tensor:
     return torch.from_numpy(array).float().div(255).unsqueeze(0)
 
 
-def to_uint8(images: Tensor) -> Tensor:
-    return (images.clamp(0, 1) * 255).round().to(torch.uint8)
-
-
 def history_csv(history: list[dict[str, float]]) -> str:
-    lines = ["iteration,total,content,style,tv"]
-    for i, row in enumerate(history, start=1):
-        lines.append(f"{i},{row['total']:.6g},{row['content']:.6g},{row['style']:.6g},{row['tv']:.6g}")
-    return "\n".join(lines) + "\n"
+    """Losses per iteration as CSV (6 significant digits: stable bytes)."""
+    columns = ["iteration", "total", "content", "style", "tv"]
+    rows = ([i, *(row[c] for c in columns[1:])] for i, row in enumerate(history, start=1))
+    return csv_text(columns, rows, ["d"] + [".6g"] * 4)
 
 
 def prepare_transfer(cfg: StyleConfig, featurenet_file: Path, device: torch.device) -> tuple:

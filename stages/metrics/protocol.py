@@ -1,0 +1,16 @@
+"""The evaluation protocol in words: what a reader needs beside every FID to compare it."""
+
+from __future__ import annotations
+
+
+def protocol_line(protocol: dict) -> str:
+    accuracy = protocol.get("backbone_test_accuracy")
+    return (
+        f"Backbone {protocol['backbone']} (weights sha256 {protocol['backbone_weights_sha256'][:12]}…"
+        f"{f', test accuracy {accuracy:.4f}' if accuracy is not None else ''}, "
+        f"input {protocol['backbone_input_size']} px, resize: {protocol['backbone_resize']}); "
+        f"{protocol['n_generated']} generated vs {protocol['n_reference']} {protocol['dataset']} "
+        f"{protocol['reference_split']} images; KID {protocol['kid_subsets']} subsets of "
+        f"{protocol['kid_subset_size']}; seed {protocol['seed']}"
+        f"{'' if protocol.get('postprocess', 'none') == 'none' else '; samples ' + protocol['postprocess']}."
+    )

@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make repro` (set up, then the whole pipeline) and
-# `make test` (set up, then the tests). Both are idempotent.
+# `make test` (set up, then the tests). Both are idempotent. `make smoke`: a quick end-to-end run.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
@@ -10,7 +10,7 @@ RAW_MONET := data/raw/monet
 # stage commands call `python`: the venv's
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup data repro test test-fast check bench lint clean-checkpoints ablations-queue ablations
+.PHONY: setup data repro smoke test test-fast check bench lint clean-checkpoints ablations-queue ablations
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -36,6 +36,11 @@ data:
 repro: setup data
 	$(VENV)/bin/dvc repro
 
+# Every stage on generated shapes (data=shapes, profile=smoke) in a temporary copy of the
+# repository: the workspace stays as it is, and `dvc exp show` lists the run.
+smoke: setup
+	$(VENV)/bin/dvc exp run --temp -S data=shapes -S profile=smoke
+
 test: setup
 	$(PY) -m pytest
 
@@ -47,7 +52,7 @@ check: setup data
 	$(PY) -m stages.config check
 	$(PY) .ci/check_pipeline.py
 
-# The GAN-101 deck's improvement table (plus DiffAugment and the 4th seed's step schedule) for
+# The GAN-101 slides' improvement table (plus DiffAugment and the DCGAN assignment's step schedule) for
 # one family: each line queues experiments one override away from the committed baseline.
 # Queued runs see only git-tracked files, hence --copy-paths for the raw data. Then
 # `dvc queue start` (one worker: 2 cores), and `make ablations` when `dvc queue status` is done.

@@ -6,10 +6,14 @@
 Reads `dvc exp show --json` (the same numbers `dvc exp show` and `dvc metrics diff`
 print), takes the newest commit that has finished experiments (or --rev) as the
 baseline, and writes reports/ablations.md and reports/ablations.csv: one row per
-experiment and family with the params that differ from the baseline, FID, KID, ΔFID
-against the baseline's FID of the same family, class accuracy and training seconds.
-ΔFID is left empty where the evaluation protocol differs (backbone weights, sample or
-reference counts), because such FIDs do not compare.
+condition (the params that differ from the baseline, `train.seed` aside) and family, over
+all the seeds it ran with: n, FID mean ± sd, ΔFID against the baseline's mean with a 95 %
+Welch interval and a verdict (better / worse / within noise; "n < 2" when either side
+has a single seed), KID, precision, recall, class accuracy and training seconds. The
+baseline's own seeds are the commit and its experiments that change only `train.seed`
+(`make ablations-queue SEEDS=3` queues them). Runs whose evaluation protocol differs
+from the baseline's (backbone weights, sample or reference counts) get no Δ: such FIDs
+do not compare.
 --runs-dir reads the same from scripts/ablations_without_dvc.sh's folders instead (for a
 machine without DVC): RUNS/<name>/params.yaml and RUNS/<name>/metrics/<family>.json, with
 RUNS/baseline as the baseline.
@@ -20,10 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from stages.core.errors import UserError, run_main
 from stages.core.io import write_text
@@ -34,6 +41,9 @@ METRICS_PREFIX = "reports/metrics/"
 COMPARABLE = ("backbone_weights_sha256", "n_generated", "n_reference", "reference_split", "dataset")
 # params that say which families run, not how: shown as the row's family instead
 NOT_AN_ABLATION = ("families",)
+SEED_KEY = "train.seed"  # runs that differ only in it are one condition, seen over seeds
+# per-run metrics averaged over a condition's seeds (with their sd)
+AVERAGED = ("fid", "kid_mean", "precision", "recall", "class_accuracy", "train_seconds")
 
 
 def flatten(values: dict, prefix: str = "") -> dict[str, object]:
@@ -90,12 +100,12 @@ def _format_value(value: object) -> str:
     return json.dumps(value) if isinstance(value, list | bool) or value is None else str(value)
 
 
-def changes(params: dict, baseline: dict) -> str:
+def changes(params: dict, baseline: dict, ignore: tuple[str, ...] = ()) -> str:
     keys = sorted(set(params) | set(baseline))
     return ", ".join(
         f"{key}={_format_value(params.get(key))}"
         for key in keys
-        if params.get(key) != baseline.get(key) and key not in NOT_AN_ABLATION
+        if params.get(key) != baseline.get(key) and key not in NOT_AN_ABLATION + ignore
     )
 
 
@@ -103,16 +113,17 @@ def comparable(protocol: dict, reference: dict) -> bool:
     return all(protocol.get(key) == reference.get(key) for key in COMPARABLE)
 
 
-def ablation_table(show: list[dict], rev: str | None = None) -> tuple[pd.DataFrame, dict, str]:
-    """Rows of (experiment, family); returns (table, the baseline's protocols, baseline rev)."""
+def ablation_runs(show: list[dict], rev: str | None = None) -> tuple[list[dict], dict, str]:
+    """One record per finished (experiment, family) and one per unfinished experiment; returns
+    (runs, the baseline's protocols, baseline rev)."""
     baseline = pick_baseline(show, rev)
     base_data = baseline.get("data") or {}
     base_params, base_metrics = _params(base_data), _family_metrics(base_data)
-    rows = []
+    runs = []
     entries = [("baseline", "success", base_data)] + experiments_of(baseline)
     for name, state, data in entries:
         if data is None:
-            rows.append({"experiment": name, "family": "", "changes": f"({state}: no metrics)"})
+            runs.append({"experiment": name, "family": "", "changes": f"({state}: no metrics)"})
             continue
         params = _params(data)
         for family, metrics in sorted(_family_metrics(data).items()):
@@ -120,37 +131,123 @@ def ablation_table(show: list[dict], rev: str | None = None) -> tuple[pd.DataFra
                 continue  # a metrics file left from another family list
             base = base_metrics.get(family)
             same = base is not None and comparable(metrics.get("protocol", {}), base.get("protocol", {}))
-            rows.append(
+            runs.append(
                 {
                     "experiment": name,
                     "family": family,
-                    "changes": changes(params, base_params) or "(none)",
-                    "fid": metrics.get("fid"),
-                    "delta_fid": round(metrics["fid"] - base["fid"], 4) if same else None,
-                    "kid_mean": metrics.get("kid_mean"),
-                    "class_accuracy": metrics.get("class_accuracy"),
-                    "train_seconds": metrics.get("train_seconds"),
-                    "postprocess": metrics.get("protocol", {}).get("postprocess", "none"),
+                    "changes": changes(params, base_params, ignore=(SEED_KEY,)) or "(none)",
+                    "seed": params.get(SEED_KEY),
+                    "comparable": same,
+                    **{key: metrics.get(key) for key in AVERAGED},
                 }
             )
-    table = pd.DataFrame(rows)
-    if "fid" in table:  # by family, then FID; experiments without metrics last
-        table = table.assign(_pending=table["family"] == "")
-        table = table.sort_values(["_pending", "family", "fid"], kind="stable", na_position="last")
-        table = table.drop(columns="_pending")
     protocols = {family: m["protocol"] for family, m in base_metrics.items() if "protocol" in m}
-    return table.reset_index(drop=True), protocols, baseline["rev"]
+    return runs, protocols, baseline["rev"]
 
 
-COLUMNS = {  # csv column -> (markdown title, format)
-    "experiment": ("Experiment", ""),
-    "family": ("Family", ""),
-    "changes": ("Changed params (vs baseline)", ""),
-    "fid": ("FID", ".2f"),
-    "delta_fid": ("ΔFID", "+.2f"),
-    "kid_mean": ("KID", ".4f"),
-    "class_accuracy": ("class acc", ".3f"),
-    "train_seconds": ("train s", ".0f"),
+def welch_interval(values: list[float], baseline: list[float], level: float = 0.95) -> tuple[float, float]:
+    """Interval for mean(values) - mean(baseline) by Welch's t (unequal variances)."""
+    a, b = np.asarray(values, dtype=float), np.asarray(baseline, dtype=float)
+    diff = a.mean() - b.mean()
+    var_a, var_b = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(var_a + var_b)
+    if se == 0:
+        return diff, diff
+    df = (var_a + var_b) ** 2 / (var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * se
+    return diff - half, diff + half
+
+
+def verdict(interval: tuple[float, float] | None, lower_is_better: bool = True) -> str:
+    if interval is None:
+        return "n < 2"
+    low, high = interval
+    if low <= 0 <= high:
+        return "within noise"
+    return "better" if (high < 0) == lower_is_better else "worse"
+
+
+def ablation_table(show: list[dict], rev: str | None = None) -> tuple[pd.DataFrame, dict, str]:
+    """One row per (condition, family) over its seeds; returns (table, protocols, baseline rev)."""
+    runs, protocols, base_rev = ablation_runs(show, rev)
+    finished = [r for r in runs if r["family"]]
+    baseline_fids = {
+        family: [r["fid"] for r in finished if r["family"] == family and r["changes"] == "(none)"]
+        for family in {r["family"] for r in finished}
+    }
+    rows = []
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for run in finished:
+        groups.setdefault((run["changes"], run["family"]), []).append(run)
+    for (condition, family), members in groups.items():
+        fids = [m["fid"] for m in members]
+        row = {
+            "condition": condition,
+            "family": family,
+            "experiments": " ".join(m["experiment"] for m in members),
+            "seeds": " ".join(str(m["seed"]) for m in members),
+            "n": len(members),
+        }
+        for key in AVERAGED:
+            values = [m[key] for m in members if m.get(key) is not None]
+            row[key] = round(float(np.mean(values)), 6) if values else None
+            row[f"{key}_sd"] = round(float(np.std(values, ddof=1)), 6) if len(values) > 1 else None
+        base = baseline_fids.get(family, [])
+        if condition != "(none)" and base and all(m["comparable"] for m in members):
+            enough = len(fids) > 1 and len(base) > 1
+            interval = welch_interval(fids, base) if enough else None
+            row["delta_fid"] = round(float(np.mean(fids) - np.mean(base)), 4)
+            row["delta_fid_low"] = round(interval[0], 4) if interval else None
+            row["delta_fid_high"] = round(interval[1], 4) if interval else None
+            row["verdict"] = verdict(interval)
+        rows.append(row)
+    rows += [
+        {"condition": r["changes"], "family": "", "experiments": r["experiment"], "n": 0}
+        for r in runs
+        if not r["family"]
+    ]
+    table = pd.DataFrame(rows)
+    if "fid" in table:  # by family, the baseline first, then by mean FID; unfinished last
+        table = table.assign(_pending=table["family"] == "", _base=table["condition"] != "(none)")
+        table = table.sort_values(["_pending", "family", "_base", "fid"], kind="stable", na_position="last")
+        table = table.drop(columns=["_pending", "_base"])
+    return table.reset_index(drop=True), protocols, base_rev
+
+
+def _number(value: object, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return format(value, fmt)
+
+
+def _mean_sd(row: pd.Series, key: str, fmt: str) -> str:
+    sd = row.get(f"{key}_sd")
+    mean = _number(row.get(key), fmt)
+    return f"{mean} ± {_number(sd, fmt)}" if mean and sd is not None and not pd.isna(sd) else mean
+
+
+def _delta(row: pd.Series) -> str:
+    delta = _number(row.get("delta_fid"), "+.2f")
+    low, high = row.get("delta_fid_low"), row.get("delta_fid_high")
+    if delta and low is not None and not pd.isna(low):
+        return f"{delta} [{low:+.2f}, {high:+.2f}]"
+    return delta
+
+
+# markdown title -> cell of a table row
+MARKDOWN_COLUMNS = {
+    "Family": lambda r: r.get("family") or "",
+    "Changed params (vs baseline)": lambda r: r.get("condition") or "",
+    "n": lambda r: str(int(r["n"])) if r.get("n") else "",
+    "FID (mean ± sd)": lambda r: _mean_sd(r, "fid", ".2f"),
+    "ΔFID [95 % CI]": _delta,
+    "verdict": lambda r: r.get("verdict") if isinstance(r.get("verdict"), str) else "",
+    "KID": lambda r: _number(r.get("kid_mean"), ".4f"),
+    "precision": lambda r: _mean_sd(r, "precision", ".3f"),
+    "recall": lambda r: _mean_sd(r, "recall", ".3f"),
+    "class acc": lambda r: _number(r.get("class_accuracy"), ".3f"),
+    "train s": lambda r: _number(r.get("train_seconds"), ".0f"),
+    "experiments": lambda r: r.get("experiments") or "",
 }
 
 
@@ -171,28 +268,27 @@ def to_markdown(
     rev: str,
     source: str = "`make ablations` from `dvc exp show --json`",
 ) -> str:
-    def cell(value: object, fmt: str) -> str:
-        if value is None or (isinstance(value, float) and pd.isna(value)):
-            return ""
-        return format(value, fmt) if fmt else str(value)
-
     parts = [
         "# Ablations",
         "",
-        f"Each experiment of {baseline_name(rev)} against that baseline (lower FID/KID is "
-        f"better; ΔFID < 0 is an improvement). Written by {source}.",
+        f"Each condition of {baseline_name(rev)} against that baseline, over the seeds it ran "
+        f"with (lower FID/KID is better; ΔFID < 0 is an improvement). Written by {source}.",
         "",
     ]
     for family, protocol in sorted(protocols.items()):
         parts += [f"- {family}: {protocol_line(protocol)}"]
     parts.append("")
-    present = [key for key in COLUMNS if key in table]
-    shown = pd.DataFrame({COLUMNS[k][0]: [cell(v, COLUMNS[k][1]) for v in table[k]] for k in present})
+    shown = pd.DataFrame(
+        {title: [cell(row) for _, row in table.iterrows()] for title, cell in MARKDOWN_COLUMNS.items()}
+    )
     parts.append(shown.to_markdown(index=False, disable_numparse=True))
     parts += [
         "",
-        "ΔFID is empty where the protocol differs from the baseline's (other backbone weights, "
-        "sample or reference counts): those FIDs do not compare.",
+        "ΔFID: the condition's mean FID minus the baseline's, with a 95 % Welch interval over "
+        "seeds; the verdict is `better` or `worse` only when that interval excludes 0. The "
+        "baseline's seeds are the commit and its experiments that change only `train.seed`. "
+        "No Δ where the protocol differs from the baseline's (other backbone weights, sample "
+        "or reference counts): those FIDs do not compare.",
         "",
     ]
     return "\n".join(parts)

@@ -2,8 +2,10 @@
 
     python -m stages.evaluate --family dcgan3
 
-Writes reports/metrics/<family>.json: fid, kid_mean, kid_std, the same for the
-untrained generator (same architecture and seed: the floor every model must clear),
+Writes reports/metrics/<family>.json: fid, kid_mean, kid_std, precision, recall, density,
+coverage, classifier_score (and for conditional models class_accuracy and intra_fid), the
+main ones for the untrained generator (same architecture and seed: the floor every model
+must clear),
 the training figures, and `protocol` (backbone and weights sha256, sample counts,
 reference split, KID subsets, seed, post-processing) so no number is read without its
 protocol. reports/eval_grids/<family>.png is the fixed-noise grid as scored, after
@@ -27,10 +29,10 @@ from stages.core.stage import stage_main
 from stages.data.images import save_grid
 from stages.gan.augment import unsharp_mask
 from stages.gan.sampling import build_untrained, grid_inputs, load_generator, sample_images
-from stages.metrics.backbones import load_backbone
+from stages.metrics.backbones import load_backbone, load_scoring_classifier
+from stages.metrics.manifold import DENSITY_COVERAGE_K, PRECISION_RECALL_K
 from stages.metrics.reference import load_reference
-from stages.metrics.scoring import score_generator
-from stages.models.featurenet import load_featurenet
+from stages.metrics.scoring import MANIFOLD_SAMPLES, score_generator
 
 log = logging.getLogger("evaluate")
 
@@ -56,10 +58,12 @@ def run(cfg: Config, family: str) -> dict:
             f"({ref_protocol['backbone']['name']}); run `dvc repro -f reference_stats`"
         )
     generator, info = load_generator(paths.generator_path(family))
-    # does a generated "cat" classify as a cat? (the evaluation classifier, whatever the FID backbone)
-    classifier = (
-        load_featurenet(paths.featurenet_path(cfg.data.name))[0].to(device) if generator.n_classes else None
+    # A classifier of the dataset's classes, whatever the FID backbone: its softmax gives the
+    # classifier score, and it says whether a generated "cat" classifies as a cat.
+    classifier, classifier_name, classifier_sha256 = load_scoring_classifier(
+        info["classes"], paths.featurenet_path(cfg.data.name)
     )
+    classifier = classifier.to(device)
     postprocess, postprocess_name = sharpening(cfg.eval)
     log.info("scoring %s: %d samples, backbone %s", family, cfg.eval.n_samples, backbone.info.name)
     latent_dim = info["latent_dim"]
@@ -78,7 +82,7 @@ def run(cfg: Config, family: str) -> dict:
     torch.manual_seed(cfg.train.seed)  # the same initial weights the training run started from
     untrained_generator = build_untrained(info)
     untrained = score_generator(
-        untrained_generator, latent_dim, backbone, reference, cfg.eval, device, postprocess=postprocess
+        untrained_generator, latent_dim, backbone, reference, cfg.eval, device, classifier, postprocess
     )
 
     summary = read_json(paths.train_summary(family))
@@ -88,9 +92,18 @@ def run(cfg: Config, family: str) -> dict:
         "fid": trained["fid"],
         "kid_mean": trained["kid_mean"],
         "kid_std": trained["kid_std"],
+        "precision": trained["precision"],
+        "recall": trained["recall"],
+        "density": trained["density"],
+        "coverage": trained["coverage"],
+        "classifier_score": trained["classifier_score"],
         "class_accuracy": trained["class_accuracy"],
+        "intra_fid": trained["intra_fid"],
         "fid_untrained": untrained["fid"],
         "kid_untrained_mean": untrained["kid_mean"],
+        "precision_untrained": untrained["precision"],
+        "recall_untrained": untrained["recall"],
+        "classifier_score_untrained": untrained["classifier_score"],
         "d_loss": summary["d_loss"],
         "g_loss": summary["g_loss"],
         "train_seconds": summary["train_seconds"],
@@ -110,15 +123,23 @@ def run(cfg: Config, family: str) -> dict:
             "kid_subsets": cfg.eval.kid_subsets,
             "seed": cfg.eval.seed,
             "postprocess": postprocess_name,
+            "n_manifold_generated": min(cfg.eval.n_samples, MANIFOLD_SAMPLES),
+            "n_manifold_reference": len(reference["kid_features"]),
+            "precision_recall_k": PRECISION_RECALL_K,
+            "density_coverage_k": DENSITY_COVERAGE_K,
+            "classifier": classifier_name,
+            "classifier_weights_sha256": classifier_sha256,
         },
     }
     write_json(paths.metrics_path(family), metrics)
     log.info(
-        "%s: FID %.2f (untrained %.2f), KID %.4f",
+        "%s: FID %.2f (untrained %.2f), KID %.4f, precision %.3f, recall %.3f",
         family,
         metrics["fid"],
         metrics["fid_untrained"],
         metrics["kid_mean"],
+        metrics["precision"],
+        metrics["recall"],
     )
     return metrics
 

@@ -67,12 +67,7 @@ def run(cfg: Config) -> dict:
     metrics |= {f"{key}_untranslated": value for key, value in floor.items()}
     metrics["seconds"] = round(time.perf_counter() - tick, 1)
     metrics["protocol"] = {
-        "backbone": backbone.info.as_dict()
-        | (
-            {"resize": f"bilinear antialias to {backbone.info.input_size} px"}
-            if backbone.info.name == "featurenet"
-            else {}
-        ),
+        "backbone": backbone.info.as_dict(),
         "domains": cfg.domains.name,
         "image_size": int(images_a.shape[1]),
         "n_generated": len(fake),

@@ -26,17 +26,34 @@ from stages.metrics.classifier import accuracy, train_featurenet
 log = logging.getLogger("featurenet")
 
 
+CHANCE_MARGIN = 0.1  # a classifier within this of always guessing the largest class learned nothing
+
+
 def run(cfg: Config, progress: bool = True) -> dict:
     set_threads(cfg.train.num_threads)
     device = resolve_device(cfg.featurenet.device)
     data_dir = paths.prepared_dir(cfg.data.name)
     train, test = load_prepared(data_dir, "train"), load_prepared(data_dir, "test")
+    present = int((torch.bincount(train.labels, minlength=len(train.classes)) > 0).sum())
+    if present < 2:
+        raise UserError(
+            f"featurenet: {data_dir} has {present} class with images; a classifier trained on it "
+            "learns no features, so FIDs in them would mean nothing: use eval.backbone=cifar_net "
+            "(the shipped CIFAR-10 classifier) or eval.backbone=inception"
+        )
     log.info("training on %d images, %d epochs, device %s", len(train), cfg.featurenet.epochs, device)
     tick = time.perf_counter()
     model = train_featurenet(cfg.featurenet, train, device, progress)
     seconds = time.perf_counter() - tick
     test_accuracy = accuracy(model, test, device)
     log.info("test accuracy %.4f after %.0f s", test_accuracy, seconds)
+    chance = float(torch.bincount(test.labels, minlength=len(test.classes)).max()) / len(test)
+    if test_accuracy < chance + CHANCE_MARGIN:
+        raise UserError(
+            f"featurenet: test accuracy {test_accuracy:.3f} is within {CHANCE_MARGIN} of chance "
+            f"({chance:.3f}, always the largest class): its features would mean nothing; "
+            "use eval.backbone=cifar_net (the shipped CIFAR-10 classifier) or eval.backbone=inception"
+        )
     if test_accuracy < cfg.featurenet.min_accuracy:
         raise UserError(
             f"featurenet test accuracy {test_accuracy:.3f} < featurenet.min_accuracy "

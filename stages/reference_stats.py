@@ -53,7 +53,7 @@ def run(cfg: Config) -> dict:
     batches = (data.images[chosen[i : i + cfg.eval.batch_size]] for i in range(0, count, cfg.eval.batch_size))
     features = extract_features(backbone, batches, device)
     seconds = time.perf_counter() - tick
-    stats = reference_statistics(features, KID_REFERENCE_CAP, cfg.eval.seed)
+    stats = reference_statistics(features, KID_REFERENCE_CAP, cfg.eval.seed, data.labels[chosen])
     protocol = {
         "backbone": backbone.info.as_dict(),
         "dataset": cfg.data.name,

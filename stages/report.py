@@ -25,6 +25,8 @@ COLUMNS = {
     "params_discriminator": ("D params", ","),
     "fid": ("FID", ".2f"),
     "kid_mean": ("KID", ".4f"),
+    "precision": ("precision", ".3f"),
+    "recall": ("recall", ".3f"),
     "class_accuracy": ("class acc", ".3f"),
     "fid_untrained": ("FID untrained", ".2f"),
     "d_loss": ("d_loss", ".3f"),

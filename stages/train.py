@@ -28,6 +28,9 @@ from stages.data.dataset import dataset_fingerprint, load_prepared
 from stages.data.images import save_grid
 from stages.gan.loop import HISTORY_COLUMNS, train_gan
 from stages.gan.sampling import grid_inputs, is_conditional, sample_images
+from stages.metrics.backbones import load_backbone
+from stages.metrics.reference import load_reference
+from stages.metrics.scoring import FidCurve
 from stages.models.registry import ARCHITECTURES, count_parameters
 
 log = logging.getLogger("train")
@@ -63,6 +66,7 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
         ranks.rank,
         ranks.world,
     )
+    curve = fid_curve(cfg, model_cfg.latent_dim, device) if ranks.is_main else None
     result = train_gan(
         cfg.train,
         model_cfg,
@@ -72,6 +76,7 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
         fingerprint_value,
         stop_at=stop_at,
         progress=progress,
+        monitor=curve,
     )
     if not ranks.is_main:
         return {}  # rank 0 writes every output
@@ -94,6 +99,7 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
         generator, data.classes, cfg.train.grid_size, model_cfg.latent_dim, cfg.train.seed, device, family
     )
     write_text(paths.losses_csv(family), history_csv(result.history))
+    write_text(paths.fid_curve(family), curve.csv() if curve is not None else "step,fid\n")
 
     tail = result.history[-max(1, cfg.train.steps // 20) :]  # last 5% of steps: less noisy
     summary = {
@@ -122,6 +128,18 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
         result.seconds,
     )
     return summary
+
+
+def fid_curve(cfg: Config, latent_dim: int, device: torch.device) -> FidCurve | None:
+    """The train.fid_every monitor, in the evaluation's backbone and reference (None when off)."""
+    if cfg.train.fid_every == 0:
+        return None
+    reference, protocol = load_reference(cfg.data.name)
+    backbone = load_backbone(cfg.eval, paths.featurenet_path(cfg.data.name))
+    if backbone.info.weights_sha256 != protocol["backbone"]["weights_sha256"]:
+        raise UserError(f"reference statistics of {cfg.data.name} were computed with another backbone")
+    every, samples = cfg.train.fid_every, cfg.train.fid_samples
+    return FidCurve(backbone.eval(), reference, cfg.eval, latent_dim, device, every, samples)
 
 
 SAMPLE_SETS = 10  # the deck's generate_1000: 10 grids of 100 samples

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from scipy import stats
 
-from stages.ablations import ablation_table, main, to_markdown
+from stages.ablations import ablation_table, main, to_markdown, verdict, welch_interval
 from stages.core.errors import UserError
 from tests.conftest import REPO
 
@@ -56,6 +57,9 @@ def experiment(name: str, exp_data: dict | None, state: str = "success") -> dict
     return {"revs": [rev], "executor": {"state": state, "name": None, "local": None}, "name": name}
 
 
+DCGAN3 = ["dcgan3"]
+
+
 def show() -> list[dict]:
     baseline = data(params(), {"dcgan3": 10.8, "cgan1": 8.1})
     return [
@@ -66,41 +70,76 @@ def show() -> list[dict]:
             "data": baseline,
             "error": None,
             "experiments": [
-                experiment(
-                    "cosine", data(params(lr_schedule="cosine", families=["dcgan3"]), {"dcgan3": 9.8})
+                # the baseline's other seeds
+                experiment("base-s1", data(params(seed=1), {"dcgan3": 11.0, "cgan1": 8.3})),
+                experiment("base-s2", data(params(seed=2), {"dcgan3": 10.6, "cgan1": 7.9})),
+                # a clear improvement over three seeds
+                *(
+                    experiment(
+                        f"cos-s{s}",
+                        data(params(lr_schedule="cosine", seed=s, families=["dcgan3"]), {"dcgan3": f}),
+                    )
+                    for s, f in ((0, 9.8), (1, 9.7), (2, 9.9))
+                ),
+                # a noisy one: its mean is lower, its spread covers the baseline
+                *(
+                    experiment(
+                        f"aug-s{s}", data(params(augment=True, seed=s, families=["dcgan3"]), {"dcgan3": f})
+                    )
+                    for s, f in ((0, 9.0), (1, 12.5), (2, 10.0))
                 ),
                 experiment("cutmix", data(params(cutmix=0.5), {"dcgan3": 12.0, "cgan1": 7.6})),
-                experiment("bigger", data(params(), {"dcgan3": 20.0}, n_generated=50000)),
+                experiment("bigger", data(params(cutmix=0.1), {"dcgan3": 20.0}, n_generated=50000)),
                 experiment("waiting", data(params(cutmix=0.2), {}), state="queued"),
             ],
         },
     ]
 
 
-def test_rows_carry_the_changed_params_and_the_fid_change_per_family() -> None:
-    table, protocols, rev = ablation_table(show())
-    assert rev == "1234567890abcdef" and set(protocols) == {"dcgan3", "cgan1"}
-    rows = {(r.experiment, r.family): r for r in table.itertuples()}
-    assert rows[("cosine", "dcgan3")].changes == "train.lr_schedule=cosine"  # families is not an ablation
-    assert rows[("cosine", "dcgan3")].delta_fid == pytest.approx(-1.0)
-    assert rows[("cutmix", "cgan1")].delta_fid == pytest.approx(-0.5)
-    assert rows[("cutmix", "dcgan3")].delta_fid == pytest.approx(1.2)
-    assert rows[("baseline", "dcgan3")].changes == "(none)" and rows[("baseline", "dcgan3")].delta_fid == 0
-    assert ("cosine", "cgan1") not in rows  # that experiment did not train cgan1
+def rows_by_condition() -> dict[tuple[str, str], object]:
+    table, _, _ = ablation_table(show())
+    return {(r.condition, r.family): r for r in table.itertuples()}
+
+
+def test_a_condition_is_one_row_over_its_seeds_with_a_welch_interval_and_a_verdict() -> None:
+    rows = rows_by_condition()
+    base = rows[("(none)", "dcgan3")]
+    assert base.n == 3 and base.fid == pytest.approx(10.8) and base.fid_sd == pytest.approx(0.2)
+    assert base.experiments == "baseline base-s1 base-s2" and pd.isna(base.delta_fid)
+    cosine = rows[("train.lr_schedule=cosine", "dcgan3")]  # `families` and `train.seed` are no ablation
+    assert cosine.n == 3 and cosine.seeds == "0 1 2"
+    assert cosine.delta_fid == pytest.approx(-1.0)
+    expected = stats.ttest_ind([9.8, 9.7, 9.9], [10.8, 11.0, 10.6], equal_var=False).confidence_interval(0.95)
+    assert (cosine.delta_fid_low, cosine.delta_fid_high) == pytest.approx(tuple(expected), abs=1e-4)
+    assert cosine.verdict == "better"
+    augment = rows[("train.augment=true", "dcgan3")]
+    assert augment.delta_fid < 0 and augment.delta_fid_low < 0 < augment.delta_fid_high
+    assert augment.verdict == "within noise"
+    cutmix = rows[("train.cutmix=0.5", "dcgan3")]  # one seed: a difference, no verdict
+    assert cutmix.n == 1 and cutmix.delta_fid == pytest.approx(1.2) and cutmix.verdict == "n < 2"
+    assert rows[("train.cutmix=0.5", "cgan1")].delta_fid == pytest.approx(7.6 - 8.1)
+    assert ("train.lr_schedule=cosine", "cgan1") not in rows  # those experiments did not train cgan1
     # another sample count: the FID is shown, the difference is not
-    assert rows[("bigger", "dcgan3")].fid == 20.0 and pd.isna(rows[("bigger", "dcgan3")].delta_fid)
-    assert rows[("waiting", "")].changes == "(queued: no metrics)"
-    # sorted by family, then FID
-    dcgan3 = table[table.family == "dcgan3"].experiment.tolist()
-    assert dcgan3 == ["cosine", "baseline", "cutmix", "bigger"]
+    bigger = rows[("train.cutmix=0.1", "dcgan3")]
+    assert bigger.fid == 20.0 and pd.isna(bigger.delta_fid)
+    assert rows[("(queued: no metrics)", "")].n == 0
 
 
-def test_markdown_has_the_protocol_and_signed_deltas() -> None:
+def test_welch_interval_and_verdicts() -> None:
+    low, high = welch_interval([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    assert low < 0 < high and low == pytest.approx(-high)
+    assert welch_interval([5.0, 5.0], [3.0, 3.0]) == (2.0, 2.0)  # no spread: the difference itself
+    assert verdict((-2.0, -0.5)) == "better" and verdict((0.5, 2.0)) == "worse"
+    assert verdict((-1.0, 1.0)) == "within noise" and verdict(None) == "n < 2"
+
+
+def test_markdown_has_the_protocol_mean_sd_intervals_and_verdicts() -> None:
     table, protocols, rev = ablation_table(show())
     text = to_markdown(table, protocols, rev)
     assert "baseline commit `1234567`" in text
     assert "- dcgan3: Backbone featurenet (weights sha256 abababababab" in text
-    assert "| cosine" in text and "-1.00" in text and "+1.20" in text
+    assert "10.80 ± 0.20" in text and "| better " in text and "| within noise " in text
+    assert "-1.00 [" in text and "+1.20" in text
 
 
 def test_no_experiments_is_a_clear_error(tmp_path) -> None:  # noqa: ANN001
@@ -117,8 +156,9 @@ def test_main_writes_markdown_and_csv(tmp_path) -> None:  # noqa: ANN001
     source.write_text(json.dumps(show()))
     main(["--show-json", str(source), "--out", str(tmp_path / "ablations")])
     csv = (tmp_path / "ablations.csv").read_text().splitlines()
-    assert csv[0].startswith("experiment,family,changes,fid,delta_fid,kid_mean")
-    assert len(csv) == 1 + 7  # 2 baseline + 1 cosine + 2 cutmix + 1 bigger + 1 queued
+    assert csv[0].startswith("condition,family,experiments,seeds,n,fid,fid_sd")
+    # baseline and cutmix for two families, cosine, augment, bigger, and the queued one
+    assert len(csv) == 1 + 8
     assert (tmp_path / "ablations.md").read_text().startswith("# Ablations")
 
 
@@ -142,9 +182,9 @@ def test_runs_dir_gives_the_same_table_shape(tmp_path: Path) -> None:
     run("cosine", base | {"train": {"lr_schedule": "cosine", "seed": 0}}, 8.5)
     run("halfway", base | {"train": {"lr_schedule": "exp", "seed": 0}}, 1.0, done=False)
     table, protocols, rev = ablation_table(runs_as_exp_show(tmp_path))
-    assert list(table["experiment"]) == ["cosine", "baseline"]  # unfinished runs are left out
-    assert table.loc[0, "changes"] == "train.lr_schedule=cosine"
-    assert table.loc[0, "delta_fid"] == -1.5
+    assert list(table["experiments"]) == ["baseline", "cosine"]  # unfinished runs are left out
+    assert table.loc[1, "condition"] == "train.lr_schedule=cosine"
+    assert table.loc[1, "delta_fid"] == -1.5 and table.loc[1, "verdict"] == "n < 2"
     assert "the run `baseline`" in to_markdown(table, protocols, rev, "test")
     (tmp_path / "baseline" / "done").unlink()
     with pytest.raises(UserError, match="no finished run named baseline"):

@@ -63,17 +63,27 @@ def test_exp_run_on_shapes_writes_finite_metrics_and_a_leaderboard(fresh_repo: P
         assert math.isfinite(metrics[key]), key
     assert metrics["fid"] > 0
     protocol = metrics["protocol"]
-    assert protocol["backbone"] == "featurenet" and protocol["dataset"] == "shapes"
+    # the shipped classifier's features by default; the scoring classifier of these (non-CIFAR)
+    # classes is the featurenet the pipeline trained on them
+    assert protocol["backbone"] == "cifar_net" and protocol["dataset"] == "shapes"
+    assert protocol["classifier"] == "featurenet"
+    for key in ("precision", "recall", "density", "coverage", "classifier_score", "precision_untrained"):
+        assert math.isfinite(metrics[key]), key
     assert protocol["n_generated"] == 500 and protocol["reference_split"] == "train"
     assert len(protocol["backbone_weights_sha256"]) == 64
     board = (fresh_repo / "reports/leaderboard.md").read_text()
-    assert "| dcgan3" in board and "Backbone featurenet" in board
+    assert "| dcgan3" in board and "Backbone cifar_net" in board
+    # the FID curve (every 30 of 60 steps) and the calibration ladder
+    curve = (fresh_repo / "reports/fid_curve/dcgan3.csv").read_text().splitlines()
+    assert curve[0] == "step,fid" and [row.split(",")[0] for row in curve[1:]] == ["30", "60"]
+    assert "| untrained generator (DCGAN 3) |" in (fresh_repo / "reports/metric_ladder.md").read_text()
     assert (fresh_repo / "reports/samples/dcgan3/grid.png").stat().st_size > 1000
     losses = (fresh_repo / "reports/losses/dcgan3.csv").read_text().splitlines()
     assert losses[0] == "step,d_loss,g_loss,lr_g,lr_d" and len(losses) == 61
     # the conditional family: class accuracy of its samples, and 10 more grids of 100
     conditional = json.loads((fresh_repo / "reports/metrics/cgan1.json").read_text())
     assert 0 <= conditional["class_accuracy"] <= 1 and metrics["class_accuracy"] is None
+    assert math.isfinite(conditional["intra_fid"]) and metrics["intra_fid"] is None
     assert conditional["arch_family"] == "CGAN" and conditional["params_generator"] > 0
     assert len(list((fresh_repo / "reports/samples/cgan1").glob("set_*.png"))) == 10
     assert "| cgan1" in board
@@ -152,17 +162,17 @@ def test_outlier_filtering_and_oversampling_rerun_from_the_outliers_stage(fresh_
 def test_the_ablation_table_lists_every_experiment_against_the_commit(fresh_repo: Path) -> None:
     sh([sys.executable, "-m", "stages.ablations"], fresh_repo)
     rows = list(csv.DictReader((fresh_repo / "reports/ablations.csv").open()))
-    baseline = [r for r in rows if r["experiment"] == "baseline"]
+    baseline = [r for r in rows if r["condition"] == "(none)"]
     head = subprocess.run(
         ["git", "show", "HEAD:params.yaml"], cwd=fresh_repo, capture_output=True, text=True, check=True
     )
     committed = yaml.safe_load(head.stdout)["families"]
     assert {r["family"] for r in baseline} == set(committed)  # the committed CPU-profile metrics
-    experiments = [r for r in rows if r["experiment"] != "baseline"]
-    assert len({r["experiment"] for r in experiments}) == 4  # the four `dvc exp run` above
-    assert all("data.name=shapes" in r["changes"] for r in experiments)
-    assert sum("eval.sharpen=1.0" in r["changes"] for r in experiments) == 2  # both families
-    assert sum("outliers.fraction=0.1" in r["changes"] for r in experiments) == 2
+    experiments = [r for r in rows if r["condition"] != "(none)"]
+    assert len({r["condition"] for r in experiments}) == 4  # the four `dvc exp run` above
+    assert all("data.name=shapes" in r["condition"] and r["n"] == "1" for r in experiments)
+    assert sum("eval.sharpen=1.0" in r["condition"] for r in experiments) == 2  # both families
+    assert sum("outliers.fraction=0.1" in r["condition"] for r in experiments) == 2
     # shapes samples against the CIFAR-10 baseline: other protocol, so no ΔFID
     assert all(r["fid"] and not r["delta_fid"] for r in experiments)
     assert "| baseline" in (fresh_repo / "reports/ablations.md").read_text()

@@ -233,3 +233,30 @@ def test_train_with_two_processes_runs_under_torchrun_and_rank0_writes(
     assert (work / "artifacts/dcgan3/generator.pt").is_file()
     assert len((work / "reports/losses/dcgan3.csv").read_text().splitlines()) == 7
     assert not (work / "checkpoints").exists() or not any((work / "checkpoints").rglob("*.pt"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        # one class: nothing for a classifier to learn
+        (["data.n_train=200", "data.n_test=50"], "has 1 class with images"),
+        # two epochs at a tiny learning rate: no better than guessing the largest class
+        (["featurenet.lr=1e-7", "featurenet.min_accuracy=0"], "within 0.1 of chance"),
+    ],
+)
+def test_a_degenerate_featurenet_stops_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: list[str], expected: str
+) -> None:
+    import numpy as np
+
+    work = write_params(tmp_path, ["data=shapes", "profile=smoke", *overrides], monkeypatch)
+    assert run_stage(work, "prepare").returncode == 0
+    if "has 1 class" in expected:  # keep one class of the generated shapes
+        prepared = work / "data/prepared/shapes"
+        for split in ("train", "test"):
+            labels = np.load(prepared / f"{split}_labels.npy")
+            np.save(prepared / f"{split}_labels.npy", np.zeros_like(labels))
+    result = run_stage(work, "featurenet")
+    lines = error_lines(result)
+    assert result.returncode == 2 and len(lines) == 1 and expected in lines[0], result.stderr[-2000:]
+    assert not (work / "artifacts/featurenet/shapes.pt").exists()

@@ -260,3 +260,40 @@ def test_a_run_with_every_improvement_resumes_to_the_same_weights(
         straight.generator.state_dict().values(), resumed.generator.state_dict().values(), strict=True
     ):
         assert torch.equal(a, b)
+
+
+class ParamSumMonitor:
+    """A StepMonitor that records a number of the sampling generator's weights."""
+
+    every = 4
+
+    def __init__(self) -> None:
+        self.rows: list[list[float]] = []
+
+    def __call__(self, step: int, generator: torch.nn.Module) -> None:
+        self.rows.append([step, float(sum(p.double().sum() for p in generator.parameters()))])
+
+    def state_dict(self) -> dict:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows = [list(row) for row in state["rows"]]
+
+
+def test_a_monitor_sees_the_same_steps_and_weights_across_an_interruption(
+    base_config: Config, tiny_shapes: ImageSet, tmp_path: Path
+) -> None:
+    train, model = small_run(base_config)  # 12 steps: the monitor runs at 4, 8, 12
+    straight_monitor = ParamSumMonitor()
+    straight = train_gan(train, model, tiny_shapes, CPU, progress=False, monitor=straight_monitor)
+    checkpoint = tmp_path / "last.pt"
+    first = ParamSumMonitor()
+    with pytest.raises(Interrupted):
+        train_gan(train, model, tiny_shapes, CPU, checkpoint, "fp", stop_at=6, progress=False, monitor=first)
+    resumed_monitor = ParamSumMonitor()  # a new process: the rows come from the checkpoint
+    resumed = train_gan(
+        train, model, tiny_shapes, CPU, checkpoint, "fp", progress=False, monitor=resumed_monitor
+    )
+    assert [row[0] for row in straight_monitor.rows] == [4, 8, 12]
+    assert resumed_monitor.rows == straight_monitor.rows
+    assert torch.equal(straight.history, resumed.history)  # the monitor changed no training step

@@ -44,6 +44,11 @@ def generator_path(family: str) -> Path:
     return Path("artifacts") / family / "generator.pt"
 
 
+# the evaluation classifier shipped with the project (committed, sha256 pinned in
+# stages.metrics.backbones; `make cifar-net` retrains it)
+CIFAR_NET_WEIGHTS = Path("stages/metrics/weights/cifar_net.pt")
+
+
 def cyclegan_path(name: str) -> Path:
     return Path("artifacts/cyclegan") / f"{name}.pt"
 
@@ -59,6 +64,10 @@ STYLE_REPORTS = REPORTS / "style"
 
 def losses_csv(family: str) -> Path:
     return REPORTS / "losses" / f"{family}.csv"
+
+
+def fid_curve(family: str) -> Path:
+    return REPORTS / "fid_curve" / f"{family}.csv"
 
 
 def train_summary(family: str) -> Path:

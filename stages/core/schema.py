@@ -52,9 +52,10 @@ class Optimizer(str, Enum):
 
 
 class Backbone(str, Enum):
-    auto = "auto"
-    inception = "inception"
-    classifier = "classifier"
+    auto = "auto"  # inception when its weights file is on this machine, else cifar_net
+    inception = "inception"  # the FID Inception-v3 (pytorch-fid / torch-fidelity weights)
+    cifar_net = "cifar_net"  # the CIFAR-10 classifier shipped with the project (frozen, pinned)
+    featurenet = "featurenet"  # the classifier the featurenet stage trains on this dataset
 
 
 class Device(str, Enum):
@@ -103,6 +104,28 @@ class FeaturenetConfig:
     device: Device = Device.auto
     # Below this test accuracy the backbone is too weak for FID to mean anything.
     min_accuracy: float = 0.75
+
+
+@dataclass
+class CifarNetConfig:
+    """The recipe of the shipped evaluation classifier (stages.models.cifar_net), trained once
+    by `make cifar-net`: airbench94's, with the learning rate and weight decay per 1,024
+    examples and decoupled from the momentum."""
+
+    epochs: float = 30.0
+    batch_size: int = 1024
+    lr: float = 11.5
+    momentum: float = 0.85
+    weight_decay: float = 0.0153
+    bias_lr_scale: float = 64.0  # batch-norm shifts learn this much faster
+    label_smoothing: float = 0.2
+    whiten_bias_epochs: int = 3  # then the whitening layer's bias freezes too
+    translate: int = 2  # random translation by up to this many pixels (reflect padding)
+    lookahead_every: int = 5  # steps between lookahead (EMA) updates
+    seed: int = 0
+    bf16: bool = True  # bf16 autocast where the device runs it natively (CUDA, AMX CPUs)
+    device: Device = Device.auto
+    min_accuracy: float = 0.90  # the weights must reach this on the test split to be written
 
 
 @dataclass
@@ -174,6 +197,11 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 250
     grid_size: int = 10  # the sample grid is grid_size x grid_size
+    # FID of fid_samples samples every fid_every steps (0 = off), in the evaluation's
+    # backbone and reference: reports/fid_curve/<family>.csv, drawn by `dvc plots show`.
+    # Few samples bias FID upwards: read the curve's trend, and evaluate's FID as the score.
+    fid_every: int = 0
+    fid_samples: int = 1000
     # The deck's improvements, on the training device (stages.gan.augment):
     augment: bool = False  # real images: rotation 15 deg, shift 10%, horizontal flip
     diffaugment: str = ""  # e.g. "color,translation,cutout": real and fake, before D
@@ -336,6 +364,7 @@ class Config:
     families: list[str] = field(default_factory=lambda: ["dcgan3"])
     data: DataConfig = field(default_factory=DataConfig)
     featurenet: FeaturenetConfig = field(default_factory=FeaturenetConfig)
+    cifar_net: CifarNetConfig = field(default_factory=CifarNetConfig)
     outliers: OutliersConfig = field(default_factory=OutliersConfig)
     extra: ExtraConfig = field(default_factory=ExtraConfig)
     oversample: OversampleConfig = field(default_factory=OversampleConfig)
@@ -431,6 +460,8 @@ def _check_values(cfg: Config, source: str) -> None:
     need(0 < t.lr_end_factor <= 1, "train.lr_end_factor", t.lr_end_factor, "must be in (0, 1]")
     need(t.log_every > 0, "train.log_every", t.log_every, "must be > 0")
     need(t.checkpoint_every > 0, "train.checkpoint_every", t.checkpoint_every, "must be > 0")
+    need(t.fid_every >= 0, "train.fid_every", t.fid_every, "must be >= 0 (0 = no FID curve)")
+    need(t.fid_samples >= 2, "train.fid_samples", t.fid_samples, "must be >= 2")
     ops = [op.strip() for op in t.diffaugment.split(",") if op.strip()]
     need(
         all(op in DIFFAUGMENT_OPS for op in ops),

@@ -144,9 +144,15 @@ def cutmix(
 
 def unsharp_mask(images: Tensor, amount: float = 1.0, sigma: float = 1.0) -> Tensor:
     """images + amount * (images - gaussian_blur(images)), clamped to [-1, 1]. amount 0 is
-    the identity; the blur reflects at the border so edges are not darkened."""
+    the identity."""
     if amount == 0:
         return images
+    return (images + amount * (images - gaussian_blur(images, sigma))).clamp(-1, 1)
+
+
+def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur of float images (N, C, H, W), radius ceil(3 sigma); it reflects
+    at the border so edges are not darkened."""
     radius = max(1, math.ceil(3 * sigma))
     x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
     kernel = torch.exp(-(x**2) / (2 * sigma**2))
@@ -154,8 +160,7 @@ def unsharp_mask(images: Tensor, amount: float = 1.0, sigma: float = 1.0) -> Ten
     c = images.shape[1]
     blurred = F.pad(images, (radius, radius, radius, radius), mode="reflect")
     blurred = F.conv2d(blurred, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    blurred = F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-    return (images + amount * (images - blurred)).clamp(-1, 1)
+    return F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def augment_real(

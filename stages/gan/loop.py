@@ -17,6 +17,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -66,6 +67,19 @@ class TrainResult:
     images_seen: int
 
 
+class StepMonitor(Protocol):
+    """Something measured on the sampling generator every `every` steps and at the last one
+    (e.g. a FID curve); its state goes into checkpoints so a resumed run keeps it."""
+
+    every: int
+
+    def __call__(self, step: int, generator: nn.Module) -> None: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
 class Interrupted(Exception):
     """Raised by `stop_at` (tests) after the checkpoint is written, like a Ctrl-C."""
 
@@ -85,13 +99,16 @@ def train_gan(
     fingerprint: str = "",
     stop_at: int | None = None,
     progress: bool = True,
+    monitor: StepMonitor | None = None,
 ) -> TrainResult:
     """Train one family on `data` (uint8 images). Resumes from `checkpoint` when it holds
     a run with the same `fingerprint`; `stop_at` simulates an interruption (tests).
 
     Under torchrun (stages.core.distributed) every rank runs this with the same arguments:
     G and D are wrapped in DistributedDataParallel, each rank takes its share of the
-    global batch, and rank 0 alone writes the checkpoint."""
+    global batch, and rank 0 alone writes the checkpoint. `monitor` runs on rank 0 only, on
+    the generator samples are drawn from (the EMA copy when there is one); its seconds are
+    not counted as training time."""
     ranks = distributed.current()
     if train_cfg.batch_size % ranks.world:
         raise UserError(f"train.batch_size={train_cfg.batch_size} does not split across {ranks.world} ranks")
@@ -146,6 +163,8 @@ def train_gan(
         if ema is not None:
             ema.load_state_dict(saved["ema"])
         start, seconds = int(saved["step"]), float(saved["seconds"])
+        if monitor is not None and saved.get("monitor") is not None:
+            monitor.load_state_dict(saved["monitor"])
         log.info("resuming from %s at step %d of %d", checkpoint, start, steps)
 
     def save_checkpoint(step: int) -> None:
@@ -171,6 +190,7 @@ def train_gan(
                     "ranks": rank_states,
                     "history": history,
                     "ema": ema.state_dict() if ema is not None else None,
+                    "monitor": monitor.state_dict() if monitor is not None else None,
                 },
             )
         distributed.barrier()  # no rank goes on (or exits) before the checkpoint is whole
@@ -267,6 +287,10 @@ def train_gan(
             pending.append(torch.stack([d_loss.detach(), g_loss.detach()]))
 
             done = step + 1
+            if monitor is not None and ranks.is_main and (done % monitor.every == 0 or done == steps):
+                paused = time.perf_counter()
+                monitor(done, ema if ema is not None else generator)
+                tick += time.perf_counter() - paused  # not training time
             at_log = done % train_cfg.log_every == 0 or done == steps
             if at_log:
                 flush()

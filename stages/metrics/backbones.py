@@ -1,8 +1,15 @@
-"""Feature backbones for FID/KID: the standard FID Inception-v3, or the trained classifier.
+"""Feature backbones for FID/KID: the standard FID Inception-v3, the CIFAR-10 classifier
+shipped with the project (`cifar_net`, the default without Inception), or the classifier
+the `featurenet` stage trains on the dataset.
 
-Both take uint8 images (N, 3, H, W) and return (N, D) float features, and both report
-what produced them (name, weights sha256, input size, resize), which goes beside every
-number computed from their features.
+Each takes uint8 images (N, 3, H, W) and returns (N, D) float features, and reports what
+produced them (name, weights sha256, input size, resize), which goes beside every number
+computed from their features.
+
+`cifar_net` computes in float64 and hands out float32 features: the float32 convolutions
+of CPUs with other instruction sets (AVX2, AVX-512, AMX) round differently, but their
+float64 results agree far below float32's precision, so the same images give the same
+feature bytes, and the same reference statistics, on any machine.
 """
 
 from __future__ import annotations
@@ -14,20 +21,27 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from stages.core import paths
 from stages.core.errors import UserError
 from stages.core.io import sha256_file
 from stages.core.schema import Backbone, EvalConfig
+from stages.data.readers import CIFAR10_CLASSES
+from stages.models.cifar_net import CifarNet, load_cifar_net
 from stages.models.featurenet import load_featurenet
 
 log = logging.getLogger("backbones")
 
+# The committed weights of the shipped classifier (`make cifar-net` made them; see
+# reports/cifar_net.json). A different file is refused until this pin is changed on purpose.
+CIFAR_NET_SHA256 = "4f88ee2d9bb9258589cad1089722037767be72ef9c76de3cd7cf6b5d4570c220"
+INCEPTION_NAME = "inception-v3-fid"  # resizes inside itself, to 299 px
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
 
 
 @dataclass
 class BackboneInfo:
-    name: str  # "inception-v3-fid" | "featurenet"
+    name: str  # "inception-v3-fid" | "cifar_net" | "featurenet"
     weights_sha256: str
     num_features: int
     input_size: int
@@ -60,10 +74,10 @@ def inception_weights_path(cfg: EvalConfig) -> Path:
 
 
 def resolve_backbone(cfg: EvalConfig) -> Backbone:
-    """auto -> inception when its weights file is on this machine, else classifier."""
+    """auto -> inception when its weights file is on this machine, else cifar_net."""
     if cfg.backbone != Backbone.auto:
         return cfg.backbone
-    return Backbone.inception if inception_weights_path(cfg).is_file() else Backbone.classifier
+    return Backbone.inception if inception_weights_path(cfg).is_file() else Backbone.cifar_net
 
 
 def load_inception(cfg: EvalConfig) -> FeatureBackbone:
@@ -82,7 +96,7 @@ def load_inception(cfg: EvalConfig) -> FeatureBackbone:
     network = FeatureExtractorInceptionV3(
         "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path)
     )
-    info = BackboneInfo("inception-v3-fid", sha256_file(path), 2048, 299, "torch-fidelity TF1 bilinear")
+    info = BackboneInfo(INCEPTION_NAME, sha256_file(path), 2048, 299, "torch-fidelity TF1 bilinear")
     return FeatureBackbone(network, info, lambda net, x: net(x)[0])
 
 
@@ -95,18 +109,50 @@ def _download_inception(path: Path) -> None:
         raise UserError(
             f"{path}: Inception weights missing and download failed ({type(err).__name__}); "
             f"fetch {INCEPTION_URL} and put it there (or set eval.inception_weights), "
-            "or use eval.backbone=classifier"
+            "or use eval.backbone=cifar_net"
         ) from None
 
 
-def load_classifier(path: str | Path) -> FeatureBackbone:
+def load_cifar_net_backbone(path: str | Path = paths.CIFAR_NET_WEIGHTS) -> FeatureBackbone:
+    """The shipped CIFAR-10 classifier's pooled 256-d features, computed in float64, after
+    checking the file against the pinned sha256."""
+    model = checked_cifar_net(path).double()
+    info = BackboneInfo(
+        "cifar_net",
+        CIFAR_NET_SHA256,
+        model.num_features,
+        32,
+        "bilinear antialias to 32 px (none at 32 px)",
+        round(float(load_cifar_net(path)[1]["test_accuracy"]), 4),
+    )
+    return FeatureBackbone(model, info, lambda net, x: net.embed(x))
+
+
+def checked_cifar_net(path: str | Path = paths.CIFAR_NET_WEIGHTS) -> CifarNet:
+    """The shipped classifier (float32, eval mode), refused unless its file is the pinned one."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(
+            f"{path}: the shipped evaluation classifier is missing; restore it with "
+            f"`git checkout -- {path}` (or choose eval.backbone=inception or featurenet)"
+        )
+    digest = sha256_file(path)
+    if digest != CIFAR_NET_SHA256:
+        raise UserError(
+            f"{path}: sha256 {digest[:12]}… is not the pinned {CIFAR_NET_SHA256[:12]}…; restore it with "
+            "`git checkout`, or change CIFAR_NET_SHA256 in stages/metrics/backbones.py on purpose"
+        )
+    return load_cifar_net(path)[0]
+
+
+def load_featurenet_backbone(path: str | Path) -> FeatureBackbone:
     model, info = load_featurenet(path)
     backbone_info = BackboneInfo(
         "featurenet",
         sha256_file(path),
         model.num_features,
         int(info["image_size"]),
-        "none (native size)",
+        "bilinear antialias to the native size (none at it)",
         round(float(info["test_accuracy"]), 4),
     )
     return FeatureBackbone(model, backbone_info, lambda net, x: net.embed(x))
@@ -115,5 +161,18 @@ def load_classifier(path: str | Path) -> FeatureBackbone:
 def load_backbone(cfg: EvalConfig, featurenet_file: str | Path) -> FeatureBackbone:
     """The backbone eval.backbone names (auto resolved), in eval mode."""
     choice = resolve_backbone(cfg)
-    backbone = load_inception(cfg) if choice == Backbone.inception else load_classifier(featurenet_file)
-    return backbone.eval()
+    if choice == Backbone.inception:
+        return load_inception(cfg).eval()
+    if choice == Backbone.cifar_net:
+        return load_cifar_net_backbone().eval()
+    return load_featurenet_backbone(featurenet_file).eval()
+
+
+def load_scoring_classifier(classes: list[str], featurenet_file: str | Path) -> tuple[nn.Module, str, str]:
+    """(classifier, name, weights sha256) for the classifier score and class accuracy: the
+    shipped CIFAR-10 classifier (float64, like its features) when the dataset's classes are
+    CIFAR-10's, else the featurenet stage's classifier of this dataset."""
+    if list(classes) == list(CIFAR10_CLASSES):
+        return checked_cifar_net().double(), "cifar_net", CIFAR_NET_SHA256
+    model, _ = load_featurenet(featurenet_file)
+    return model, "featurenet", sha256_file(featurenet_file)

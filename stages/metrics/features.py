@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
-from stages.metrics.backbones import FeatureBackbone
+from stages.metrics.backbones import INCEPTION_NAME, FeatureBackbone
 
 
 @torch.inference_mode()
@@ -20,7 +20,7 @@ def batch_features(backbone: FeatureBackbone, images: Tensor) -> Tensor:
     device. A classifier backbone first gets its own input size (antialiased bilinear), as
     Inception resizes inside itself."""
     size = backbone.info.input_size
-    if backbone.info.name == "featurenet" and images.shape[-1] != size:
+    if not backbone.info.name.startswith(INCEPTION_NAME) and images.shape[-1] != size:
         images = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True)
         images = images.round().clamp(0, 255).to(torch.uint8)
     return backbone(images).double().cpu()

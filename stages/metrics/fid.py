@@ -36,23 +36,31 @@ def _fid_metric(num_features: int) -> FrechetInceptionDistance:
     return metric
 
 
-def reference_statistics(features: Tensor, kid_reference: int, seed: int) -> dict:
-    """Cacheable statistics of reference features (N, D).
+def reference_statistics(
+    features: Tensor, kid_reference: int, seed: int, labels: Tensor | None = None
+) -> dict:
+    """Cacheable statistics of reference features (N, D) (and their class labels (N,)).
 
     Returns {'fid_state': torchmetrics FID state over all N, 'kid_features': a seeded
-    subset of at most kid_reference rows (float64), 'count': N, 'num_features': D}.
+    subset of at most kid_reference rows (float64), also the real side of precision,
+    recall, density and coverage, 'kid_labels': their labels when `labels` is given (for
+    intra-class FID), 'count': N, 'num_features': D}.
     """
     features = features.double()
     metric = _fid_metric(features.shape[1])
     metric.update(features, real=True)
     state = {k: v for k, v in metric.state_dict().items() if "real_features" in k}
     subset = torch.randperm(len(features), generator=torch.Generator().manual_seed(seed))[:kid_reference]
-    return {
+    chosen = subset.sort().values
+    stats = {
         "fid_state": state,
-        "kid_features": features[subset.sort().values].clone(),
+        "kid_features": features[chosen].clone(),
         "count": len(features),
         "num_features": features.shape[1],
     }
+    if labels is not None:
+        stats["kid_labels"] = labels[chosen].clone()
+    return stats
 
 
 def fid_from_reference(reference: dict, fake: Tensor) -> float:

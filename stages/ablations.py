@@ -42,6 +42,7 @@ COMPARABLE = ("backbone_weights_sha256", "n_generated", "n_reference", "referenc
 # params that say which families run, not how: shown as the row's family instead
 NOT_AN_ABLATION = ("families",)
 SEED_KEY = "train.seed"  # runs that differ only in it are one condition, seen over seeds
+DELTA_COLUMNS = ("delta_fid", "delta_fid_low", "delta_fid_high", "verdict")
 # per-run metrics averaged over a condition's seeds (with their sd)
 AVERAGED = ("fid", "kid_mean", "precision", "recall", "class_accuracy", "train_seconds")
 
@@ -207,6 +208,9 @@ def ablation_table(show: list[dict], rev: str | None = None) -> tuple[pd.DataFra
         if not r["family"]
     ]
     table = pd.DataFrame(rows)
+    for column in DELTA_COLUMNS:  # present even when no row has a comparable baseline
+        if column not in table:
+            table[column] = None
     if "fid" in table:  # by family, the baseline first, then by mean FID; unfinished last
         table = table.assign(_pending=table["family"] == "", _base=table["condition"] != "(none)")
         table = table.sort_values(["_pending", "family", "_base", "fid"], kind="stable", na_position="last")

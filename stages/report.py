@@ -55,6 +55,9 @@ def leaderboard(cfg: Config, metrics_dir: Path = paths.METRICS_DIR) -> tuple[str
             }
         )
     table = pd.DataFrame(rows).sort_values(["backbone", "fid"], kind="stable")
+    for key in COLUMNS:  # metrics of an older protocol lack the newer columns: empty cells
+        if key not in table:
+            table[key] = None
     parts = [
         "# Leaderboard",
         "",

@@ -111,6 +111,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_rerun_ends_like_an_uninterrupted_run(
         "train.batch_size=16",
         "train.checkpoint_every=1000",
         "train.num_threads=1",
+        "train.fid_every=0",  # no reference statistics in this folder
     ]
     runs = {}
     for name in ("straight", "interrupted"):
@@ -222,6 +223,7 @@ def test_train_with_two_processes_runs_under_torchrun_and_rank0_writes(
     import json
 
     overrides = ["data=shapes", "data.n_train=200", "data.n_test=50", "train.steps=6", "train.batch_size=16"]
+    overrides.append("train.fid_every=0")  # no reference statistics in this folder
     work = write_params(tmp_path, [*overrides, "train.nproc_per_node=2"], monkeypatch)
     for stage in ("prepare", "outliers", "trainset"):
         assert run_stage(work, stage).returncode == 0

@@ -34,6 +34,8 @@ log = logging.getLogger("backbones")
 # The committed weights of the shipped classifier (`make cifar-net` made them; see
 # reports/cifar_net.json). A different file is refused until this pin is changed on purpose.
 CIFAR_NET_SHA256 = "4f88ee2d9bb9258589cad1089722037767be72ef9c76de3cd7cf6b5d4570c220"
+# the committed file, found beside this module whatever the working directory
+CIFAR_NET_FILE = Path(__file__).resolve().parent / "weights" / paths.CIFAR_NET_WEIGHTS.name
 INCEPTION_NAME = "inception-v3-fid"  # resizes inside itself, to 299 px
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
@@ -113,7 +115,7 @@ def _download_inception(path: Path) -> None:
         ) from None
 
 
-def load_cifar_net_backbone(path: str | Path = paths.CIFAR_NET_WEIGHTS) -> FeatureBackbone:
+def load_cifar_net_backbone(path: str | Path = CIFAR_NET_FILE) -> FeatureBackbone:
     """The shipped CIFAR-10 classifier's pooled 256-d features, computed in float64, after
     checking the file against the pinned sha256."""
     model = checked_cifar_net(path).double()
@@ -128,7 +130,7 @@ def load_cifar_net_backbone(path: str | Path = paths.CIFAR_NET_WEIGHTS) -> Featu
     return FeatureBackbone(model, info, lambda net, x: net.embed(x))
 
 
-def checked_cifar_net(path: str | Path = paths.CIFAR_NET_WEIGHTS) -> CifarNet:
+def checked_cifar_net(path: str | Path = CIFAR_NET_FILE) -> CifarNet:
     """The shipped classifier (float32, eval mode), refused unless its file is the pinned one."""
     path = Path(path)
     if not path.is_file():

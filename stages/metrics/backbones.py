@@ -118,20 +118,22 @@ def _download_inception(path: Path) -> None:
 def load_cifar_net_backbone(path: str | Path = CIFAR_NET_FILE) -> FeatureBackbone:
     """The shipped CIFAR-10 classifier's pooled 256-d features, computed in float64, after
     checking the file against the pinned sha256."""
-    model = checked_cifar_net(path).double()
+    model, saved = checked_cifar_net(path)
+    model = model.double()
     info = BackboneInfo(
         "cifar_net",
         CIFAR_NET_SHA256,
         model.num_features,
         32,
         "bilinear antialias to 32 px (none at 32 px)",
-        round(float(load_cifar_net(path)[1]["test_accuracy"]), 4),
+        round(float(saved["test_accuracy"]), 4),
     )
     return FeatureBackbone(model, info, lambda net, x: net.embed(x))
 
 
-def checked_cifar_net(path: str | Path = CIFAR_NET_FILE) -> CifarNet:
-    """The shipped classifier (float32, eval mode), refused unless its file is the pinned one."""
+def checked_cifar_net(path: str | Path = CIFAR_NET_FILE) -> tuple[CifarNet, dict]:
+    """The shipped classifier (float32, eval mode) and its saved facts, refused unless its file
+    is the pinned one."""
     path = Path(path)
     if not path.is_file():
         raise UserError(
@@ -144,7 +146,7 @@ def checked_cifar_net(path: str | Path = CIFAR_NET_FILE) -> CifarNet:
             f"{path}: sha256 {digest[:12]}… is not the pinned {CIFAR_NET_SHA256[:12]}…; restore it with "
             "`git checkout`, or change CIFAR_NET_SHA256 in stages/metrics/backbones.py on purpose"
         )
-    return load_cifar_net(path)[0]
+    return load_cifar_net(path)
 
 
 def load_featurenet_backbone(path: str | Path) -> FeatureBackbone:
@@ -175,6 +177,6 @@ def load_scoring_classifier(classes: list[str], featurenet_file: str | Path) -> 
     shipped CIFAR-10 classifier (float64, like its features) when the dataset's classes are
     CIFAR-10's, else the featurenet stage's classifier of this dataset."""
     if list(classes) == list(CIFAR10_CLASSES):
-        return checked_cifar_net().double(), "cifar_net", CIFAR_NET_SHA256
+        return checked_cifar_net()[0].double(), "cifar_net", CIFAR_NET_SHA256
     model, _ = load_featurenet(featurenet_file)
     return model, "featurenet", sha256_file(featurenet_file)

@@ -70,7 +70,7 @@ ablations-queue: setup data
 	$(QUEUE) -S outliers.fraction=0.05
 	$(QUEUE) -S eval.sharpen=1.0
 	$(QUEUE) -S train.augment=true
-	$(QUEUE) -S train.cutmix=0.5
+	$(QUEUE) -S train.cutmix=0.5 -S 'train.cutmix_mode=real_fake,real_real'
 	$(QUEUE) -S oversample.target=75000
 	$(QUEUE) -S 'train.lr_schedule=cosine,exp,step'
 	$(QUEUE) -S 'train.diffaugment="color,translation,cutout"'

@@ -61,6 +61,17 @@ def run(cfg: Config) -> dict:
     fake = extract_features(backbone, translated.split(batch), device)
     untouched = extract_features(backbone, channels_first(photos).split(batch), device)
     subset = min(cfg.eval.kid_subset_size, len(real), len(fake))
+    dim = real.shape[1]
+    if min(len(real), len(fake)) <= dim:
+        # a covariance of n <= d feature vectors is singular: FID is then biased and unstable
+        log.warning(
+            "%d translated vs %d reference images in %d-d features: FID's covariances are "
+            "rank-deficient; read KID (unbiased at any size), or hold out more of domain A "
+            "(domains.test_fraction)",
+            len(fake),
+            len(real),
+            dim,
+        )
     seed = cfg.eval.seed
     metrics = scores(real, fake, subset, cfg.eval.kid_subsets, seed)
     floor = scores(real, untouched, subset, cfg.eval.kid_subsets, seed)
@@ -73,6 +84,7 @@ def run(cfg: Config) -> dict:
         "n_generated": len(fake),
         "generated": "held-out A images translated by g_ab",
         "n_reference": len(real),
+        "feature_dim": int(dim),
         "reference": "every B image",
         "kid_subsets": cfg.eval.kid_subsets,
         "kid_subset_size": subset,

@@ -76,14 +76,6 @@ def test_cycle_and_identity_losses_vanish_for_identity_generators() -> None:
     assert cycle.item() > 0 and identity.item() > 0
 
 
-def test_lr_is_constant_then_decays_linearly() -> None:
-    assert translation.linear_decay_factor(0, 100, 0.5) == 1
-    assert translation.linear_decay_factor(49, 100, 0.5) == 1
-    assert translation.linear_decay_factor(50, 100, 0.5) == 1  # the reference's first decay epoch
-    assert translation.linear_decay_factor(75, 100, 0.5) == pytest.approx(1 - 25 / 51)
-    assert 0 < translation.linear_decay_factor(99, 100, 0.5) < 0.05
-
-
 def test_crop_and_flip_keeps_shape_and_range() -> None:
     images = torch.rand(4, 3, 32, 32) * 2 - 1
     out = translation.crop_and_flip(images, 286 / 256, True, torch.Generator().manual_seed(0))

@@ -10,7 +10,7 @@ import torch
 from torchvision.models import vgg19
 
 from stages.core.errors import UserError
-from stages.core.schema import StyleBackbone, StyleConfig, StyleParamSet
+from stages.core.schema import GramNorm, StyleBackbone, StyleConfig, StyleParamSet
 from stages.models.featurenet import FeatureNet
 from stages.style.transfer import (
     StyleLoss,
@@ -27,9 +27,11 @@ from tests.test_stages import error_lines, run_stage, write_params
 
 def test_gram_matrix_equals_the_hand_computed_one() -> None:
     features = torch.tensor([[[[1.0, 2.0], [0.0, 1.0]], [[0.0, 1.0], [3.0, 1.0]]]])  # (1, 2, 2, 2)
-    # rows: channel 0 = (1, 2, 0, 1), channel 1 = (0, 1, 3, 1); divide by C*H*W = 8
-    expected = torch.tensor([[[6.0, 3.0], [3.0, 11.0]]]) / 8
+    # rows: channel 0 = (1, 2, 0, 1), channel 1 = (0, 1, 3, 1); divide by M = H*W = 4 (Gatys)
+    expected = torch.tensor([[[6.0, 3.0], [3.0, 11.0]]]) / 4
     assert torch.allclose(gram_matrix(features), expected)
+    # per_entry_mean, the old scale: by C*H*W = 8
+    assert torch.allclose(gram_matrix(features, GramNorm.per_entry_mean), expected / 2)
 
 
 def test_vgg19_layer_names_select_torchvision_indices() -> None:

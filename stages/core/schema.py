@@ -46,6 +46,13 @@ class GanLoss(str, Enum):
     wasserstein_gp = "wasserstein_gp"  # WGAN-GP: gradient penalty of weight model.gp_weight
 
 
+class CutMixMode(str, Enum):
+    # Schoenfeld et al. 2020 (U-Net GAN): a fake box pasted into a real image, which a global
+    # D must call fake, so G gains nothing from patch seams
+    real_fake = "real_fake"
+    real_real = "real_real"  # two real images mixed and fed as real (the deck's version)
+
+
 class Optimizer(str, Enum):
     adam = "adam"
     rmsprop = "rmsprop"  # the WGAN paper's choice (momentum-free, for the clipped critic)
@@ -205,7 +212,8 @@ class TrainConfig:
     # The deck's improvements, on the training device (stages.gan.augment):
     augment: bool = False  # real images: rotation 15 deg, shift 10%, horizontal flip
     diffaugment: str = ""  # e.g. "color,translation,cutout": real and fake, before D
-    cutmix: float = 0.0  # probability that a real batch is CutMix-ed (label of the larger part)
+    cutmix: float = 0.0  # probability per D update that CutMix is applied (see cutmix_mode)
+    cutmix_mode: CutMixMode = CutMixMode.real_fake
 
 
 @dataclass
@@ -259,7 +267,21 @@ class StyleOptimizer(str, Enum):
 
 class StyleInit(str, Enum):
     content = "content"
-    noise = "noise"
+    noise = "noise"  # Gatys et al.'s start: white noise
+
+
+class GramNorm(str, Enum):
+    # Gatys et al.'s E_l = sum((G - A)^2) / (4 N^2 M^2), G = F F^T: equal layer weights give
+    # every layer an equal say whatever its width
+    gatys = "gatys"
+    # mean over the N^2 entries of (G - A)^2 with G = F F^T / (N M): layer l then counts
+    # 4 / N_l^2 times its Gatys term, so wide deep layers barely count
+    per_entry_mean = "per_entry_mean"
+
+
+class StylePooling(str, Enum):
+    max = "max"  # the backbone as trained
+    avg = "avg"  # Gatys et al.: max-pooling replaced by average pooling (smoother gradients)
 
 
 @dataclass
@@ -295,6 +317,8 @@ class StyleConfig:
     lr: float = 1.0  # L-BFGS step size; for adam about 0.02
     iterations: int = 300
     init: StyleInit = StyleInit.content
+    gram_norm: GramNorm = GramNorm.gatys
+    pooling: StylePooling = StylePooling.avg
     seed: int = 0
     device: Device = Device.auto
     grid_iterations: list[int] = field(default_factory=lambda: [50, 100, 200, 400, 800])

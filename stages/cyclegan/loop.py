@@ -4,8 +4,10 @@ The loop follows the reference code (Zhu et al., pytorch-CycleGAN-and-pix2pix): 
 both generators are updated together on LSGAN + cycle (L1, weight lambda_cycle) + identity
 (L1, weight lambda_identity * lambda_cycle) losses, then both discriminators on real
 images against pooled fakes, each loss halved. Adam(2e-4, 0.5, 0.999), constant lr then
-linear decay to zero. Random crops from images upscaled by `load_scale` (286/256 in the
-reference) and horizontal flips, drawn on the training device from a seeded generator.
+linear decay towards zero. Domain A is walked an epoch at a time in a seeded shuffled
+order, B drawn at random (the reference's unaligned dataset). Random crops from images
+upscaled by `load_scale` (286/256 in the reference) and horizontal flips, drawn on the
+training device from a seeded generator.
 
 A checkpoint (networks, optimisers, pools, random states, loss rows) is written every
 `checkpoint_every` steps and after the step in which Ctrl-C came; the same command resumes
@@ -79,11 +81,28 @@ def cycle_identity_losses(  # noqa: PLR0913
 
 
 def linear_decay_factor(step: int, steps: int, decay_start: float) -> float:
-    """1 until decay_start * steps, then linearly down towards 0 at the last step."""
+    """The lr factor of step `step` (0-based): 1 for the first decay_start * steps steps,
+    then, over the n = steps - start decay steps, 1 - k / (n + 1) for the k-th (1-based):
+    from n / (n + 1) down to 1 / (n + 1) at the last step, as the reference's lambda_rule
+    gives its epochs when train.py steps the scheduler after each epoch (commit b621837;
+    it never trains at lr 0)."""
     start = int(decay_start * steps)
     if step < start:
         return 1.0
-    return 1.0 - (step - start) / float(steps - start + 1)
+    return 1.0 - (step - start + 1) / float(steps - start + 1)
+
+
+def epoch_indices(n: int, start: int, count: int, seed: int) -> Tensor:
+    """Indices `start` .. start + count - 1 of a walk over n items, one shuffled epoch after
+    another; epoch e's order comes from its own seed, so any step's batch is a function of
+    the step (no state for a resume to restore)."""
+    positions = torch.arange(start, start + count)
+    epochs = positions // n
+    orders = {
+        int(e): torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + int(e)))
+        for e in epochs.unique()
+    }
+    return torch.stack([orders[int(e)][int(p % n)] for e, p in zip(epochs, positions, strict=True)])
 
 
 def crop_and_flip(images: Tensor, scale: float, flip: bool, generator: torch.Generator) -> Tensor:
@@ -179,7 +198,9 @@ def train_cyclegan(  # noqa: PLR0913, PLR0915
             lr = cfg.lr * linear_decay_factor(step, cfg.steps, cfg.decay_start)
             for group in [*opt_g.param_groups, *opt_d.param_groups]:
                 group["lr"] = lr
-            index_a = host_to_device(torch.randint(len(data_a), (cfg.batch_size,), generator=draws), device)
+            index_a = host_to_device(
+                epoch_indices(len(data_a), step * cfg.batch_size, cfg.batch_size, cfg.seed), device
+            )
             index_b = host_to_device(torch.randint(len(data_b), (cfg.batch_size,), generator=draws), device)
             real_a = crop_and_flip(to_signed_unit(data_a[index_a]), cfg.load_scale, cfg.flip, draws)
             real_b = crop_and_flip(to_signed_unit(data_b[index_b]), cfg.load_scale, cfg.flip, draws)

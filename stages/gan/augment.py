@@ -6,7 +6,8 @@ randomness from a CPU `torch.Generator`, so a seed fixes the result on every mac
 - `affine_augment`: the deck's ImageDataGenerator (rotation, width/height shift, flip),
 - `diff_augment`: DiffAugment (Zhao et al. 2020: colour, translation, cutout), applied
   to real and fake images alike before D, differentiable so G learns through it,
-- `cutmix`: CutMix (Yun et al. 2019) of two real images and their labels,
+- `cutmix`: CutMix (Yun et al. 2019) of two real images and their labels (the deck's
+  version), and `cutmix_box` for U-Net GAN's real-with-fake CutMix (Schoenfeld et al. 2020),
 - `unsharp_mask`: the deck's sharpening, kept in [-1, 1] (its FID of 680,163 came from
   sharpened images leaving the range the metric expects).
 
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stages.core.device import host_to_device
-from stages.core.schema import DIFFAUGMENT_OPS
+from stages.core.schema import DIFFAUGMENT_OPS, CutMixMode
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator, device: torch.device) -> Tensor:
@@ -65,9 +66,9 @@ def diff_augment(
     device = images.device
     for op in filter(None, (p.strip() for p in policy.split(","))):
         if op == "color":
-            # brightness +-0.5, saturation x[0, 2], contrast x[0.5, 1.5] (on [-1, 1] images:
-            # the paper's [0, 1]-scale offsets doubled)
-            images = images + _uniform(n, -0.5, 0.5, generator, device).view(n, 1, 1, 1) * 2
+            # brightness + U(-0.5, 0.5), saturation x[0, 2], contrast x[0.5, 1.5], added to the
+            # [-1, 1] images as they are: the reference code's CIFAR setup (DiffAugment-biggan-cifar)
+            images = images + _uniform(n, -0.5, 0.5, generator, device).view(n, 1, 1, 1)
             mean = images.mean(dim=1, keepdim=True)
             images = (images - mean) * _uniform(n, 0, 2, generator, device).view(n, 1, 1, 1) + mean
             mean = images.mean(dim=(1, 2, 3), keepdim=True)
@@ -122,6 +123,14 @@ def cutmix(
     n, _, h, w = images.shape
     device = images.device
     partner = host_to_device(torch.randperm(n, generator=generator), device)
+    box, share = cutmix_box(n, h, w, generator)
+    mixed = torch.where(host_to_device(box, device), images[partner], images)
+    return mixed, labels, labels[partner], host_to_device(share, device)
+
+
+def cutmix_box(n: int, h: int, w: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """CutMix's box per image: (N, 1, H, W) bool on the CPU, and the share of each image
+    outside it (exact, after clipping at the border). Area ~ U(0, 1) of the image, as Beta(1, 1)."""
     cut = torch.sqrt(1 - torch.rand(n, generator=generator))  # side ratio: area = 1 - lambda
     bh, bw = (cut * h).long(), (cut * w).long()
     cy = (torch.rand(n, generator=generator) * h).long()
@@ -136,10 +145,7 @@ def cutmix(
         & (xs >= x0.view(n, 1, 1))
         & (xs < x1.view(n, 1, 1))
     )
-    share = 1 - box.flatten(1).float().mean(dim=1)  # after clipping at the border: exact
-    box = host_to_device(box, device).unsqueeze(1)
-    mixed = torch.where(box, images[partner], images)
-    return mixed, labels, labels[partner], host_to_device(share, device)
+    return box.unsqueeze(1), 1 - box.flatten(1).float().mean(dim=1)
 
 
 def unsharp_mask(images: Tensor, amount: float = 1.0, sigma: float = 1.0) -> Tensor:
@@ -163,18 +169,39 @@ def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
     return F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
-def augment_real(
-    real: Tensor, labels: Tensor, augment: bool, cutmix_p: float, generator: torch.Generator
-) -> tuple[Tensor, Tensor]:
-    """The real batch as the loop feeds it to D: affine-augmented when `augment`, CutMix-ed
-    with probability `cutmix_p`. A CutMix image keeps the label of the part that covers
-    more of it (a conditional D scores one label per image)."""
+def augment_real(  # noqa: PLR0913
+    real: Tensor,
+    labels: Tensor,
+    augment: bool,
+    cutmix_p: float,
+    cutmix_mode: CutMixMode,
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The real batch as the loop feeds it to D: affine-augmented when `augment`, and with
+    probability `cutmix_p` CutMix-ed. Returns (real, labels, fake_box).
+
+    real_real: the batch mixed with itself; an image keeps the label of the part that
+    covers more of it (a conditional D scores one label per image). real_fake: `fake_box`
+    (N, 1, H, W) marks where `paste_fake` puts this step's fakes into the real images;
+    otherwise None."""
     if augment:
         real = affine_augment(real, generator)
+    fake_box = None
     if cutmix_p > 0 and torch.rand((), generator=generator).item() < cutmix_p:
-        real, own, other, share = cutmix(real, labels, generator)
-        labels = torch.where(share >= 0.5, own, other)
-    return real, labels
+        if cutmix_mode == CutMixMode.real_real:
+            real, own, other, share = cutmix(real, labels, generator)
+            labels = torch.where(share >= 0.5, own, other)
+        else:
+            n, _, h, w = real.shape
+            fake_box = host_to_device(cutmix_box(n, h, w, generator)[0], real.device)
+    return real, labels, fake_box
+
+
+def paste_fake(real: Tensor, fake: Tensor, fake_box: Tensor) -> Tensor:
+    """U-Net GAN's CutMix: each real image with its box filled from the fake one at the
+    same index (same label in a conditional model). D scores these as fake: a global D's
+    target for any image with generated pixels in it."""
+    return torch.where(fake_box, fake.to(real.dtype), real)
 
 
 class DiffAugmented(nn.Module):

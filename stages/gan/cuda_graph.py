@@ -36,7 +36,7 @@ class GraphedStep:
             torch.cuda.current_stream().wait_stream(side)
             return outputs
         if self.graph is None:
-            self.static_inputs = [tuple(t.clone() for t in group) for group in inputs]
+            self.static_inputs = [tuple(t if t is None else t.clone() for t in group) for group in inputs]
             self.graph = torch.cuda.CUDAGraph()
             try:
                 with torch.cuda.graph(self.graph):  # records the kernels; runs nothing
@@ -49,6 +49,7 @@ class GraphedStep:
         else:
             for static, new in zip(self.static_inputs, inputs, strict=True):
                 for s, t in zip(static, new, strict=True):
-                    s.copy_(t)
+                    if t is not None:  # an absent input (None) is absent in every call
+                        s.copy_(t)
         self.graph.replay()
         return self.static_outputs

@@ -28,9 +28,9 @@ from stages.core import distributed
 from stages.core.checkpoint import Checkpoint, stop_on_sigint
 from stages.core.device import autocast_for
 from stages.core.errors import UserError
-from stages.core.schema import LrSchedule, ModelConfig, Optimizer, TrainConfig
+from stages.core.schema import CutMixMode, LrSchedule, ModelConfig, Optimizer, TrainConfig
 from stages.data.dataset import BatchSampler, ImageSet
-from stages.gan.augment import DiffAugmented, augment_real
+from stages.gan.augment import DiffAugmented, augment_real, paste_fake
 from stages.gan.cuda_graph import GraphedStep
 from stages.gan.objectives import make_objective
 from stages.models.registry import build_gan
@@ -232,26 +232,30 @@ def train_gan(
         total=steps, initial=start, desc="train", disable=not progress or not ranks.is_main, mininterval=2.0
     )
 
-    def draw_inputs() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """(real, labels, z) of each D update of one step, in the order the seeded streams
-        are drawn: eager work, outside any CUDA graph."""
+    def draw_inputs() -> list[tuple[torch.Tensor, ...]]:
+        """(real, labels, z, CutMix fake box or None) of each D update of one step, in the
+        order the seeded streams are drawn: eager work, outside any CUDA graph."""
         drawn = []
         for _ in range(model_cfg.d_steps):
             real, labels = sampler.next()
-            real, labels = augment_real(real, labels, train_cfg.augment, train_cfg.cutmix, augment_rng)
-            drawn.append((real, labels, torch.randn(batch, latent, device=device, generator=noise)))
+            real, labels, fake_box = augment_real(
+                real, labels, train_cfg.augment, train_cfg.cutmix, train_cfg.cutmix_mode, augment_rng
+            )
+            z = torch.randn(batch, latent, device=device, generator=noise)
+            drawn.append((real, labels, z, fake_box))
         return drawn
 
     def train_step(drawn: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, torch.Tensor]:
         """d_steps D updates, then one G update; returns the last (d_loss, g_loss)."""
-        for d_step, (real, labels, z) in enumerate(drawn):
+        for d_step, (real, labels, z, fake_box) in enumerate(drawn):
             # The last D step's fakes keep their graph and feed the G step too (as in
             # pytorch/examples' DCGAN): one generator forward fewer per step.
             keep_graph = d_step == len(drawn) - 1
             with autocast, torch.set_grad_enabled(keep_graph):
                 fake = g_run(z, labels)
+            mixed = None if fake_box is None else paste_fake(real, fake.detach(), fake_box)
             with autocast:
-                d_loss = objective.discriminator(critic_d, real, fake.detach(), labels)
+                d_loss = objective.discriminator(critic_d, real, fake.detach(), labels, mixed)
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
@@ -340,6 +344,8 @@ def use_cuda_graph(train_cfg: TrainConfig, device: torch.device, world: int) -> 
         reason = "DistributedDataParallel syncs gradients outside the graph"
     elif train_cfg.diffaugment.strip():
         reason = "train.diffaugment draws on the host inside D's call"
+    elif train_cfg.cutmix > 0 and train_cfg.cutmix_mode == CutMixMode.real_fake:
+        reason = "train.cutmix (real_fake) adds a D batch on some steps only"
     if reason:
         log.info("train.cuda_graph: running eagerly, %s", reason)
     return reason is None

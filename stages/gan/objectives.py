@@ -14,10 +14,17 @@ from stages.core.schema import GanLoss, ModelConfig
 
 
 class Objective:
-    """Loss for D on (real, fake) and for G on fake. Images (N, C, H, W) in [-1, 1]."""
+    """Loss for D on (real, fake) and for G on fake. Images (N, C, H, W) in [-1, 1].
+    `mixed`: real images with generated pixels in them (CutMix, real_fake), which D is
+    trained to call fake: they join the fake batch."""
 
-    def discriminator(self, disc: nn.Module, real: Tensor, fake: Tensor, labels: Tensor) -> Tensor:
-        return self.d_from_logits(disc(real, labels), disc(fake, labels))
+    def discriminator(
+        self, disc: nn.Module, real: Tensor, fake: Tensor, labels: Tensor, mixed: Tensor | None = None
+    ) -> Tensor:
+        real_logits, fake_logits = disc(real, labels), disc(fake, labels)
+        if mixed is not None:
+            fake_logits = torch.cat([fake_logits, disc(mixed, labels)])
+        return self.d_from_logits(real_logits, fake_logits)
 
     def generator(self, disc: nn.Module, fake: Tensor, labels: Tensor) -> Tensor:
         return self.g_from_logits(disc(fake, labels))
@@ -77,8 +84,10 @@ class WassersteinGP(Wasserstein):
     def __init__(self, weight: float = 10.0) -> None:
         self.weight = weight
 
-    def discriminator(self, disc: nn.Module, real: Tensor, fake: Tensor, labels: Tensor) -> Tensor:
-        loss = super().discriminator(disc, real, fake, labels)
+    def discriminator(
+        self, disc: nn.Module, real: Tensor, fake: Tensor, labels: Tensor, mixed: Tensor | None = None
+    ) -> Tensor:
+        loss = super().discriminator(disc, real, fake, labels, mixed)
         return loss + self.weight * gradient_penalty(disc, real, fake, labels)
 
 

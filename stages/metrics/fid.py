@@ -94,9 +94,12 @@ def memorization_distance(real: Tensor, fake: Tensor) -> float:
     """Mean over generated features of the distance 1 - |cos| to the nearest real feature.
 
     Kaggle's metric averages over the generated side, as here; torchmetrics' MiFID averages
-    over the real side. Both use the absolute cosine similarity."""
-    real = torch.nn.functional.normalize(real.double(), dim=1)
-    fake = torch.nn.functional.normalize(fake.double(), dim=1)
+    over the real side. Both use the absolute cosine similarity. As in Kaggle's code, rows
+    whose features sum to 0 (a post-ReLU all-zero vector has no direction) are dropped
+    from both sides first."""
+    real, fake = real.double(), fake.double()
+    real = torch.nn.functional.normalize(real[real.sum(dim=1) != 0], dim=1)
+    fake = torch.nn.functional.normalize(fake[fake.sum(dim=1) != 0], dim=1)
     nearest = torch.cat([(1 - (chunk @ real.T).abs()).min(dim=1).values for chunk in fake.split(1024)])
     return float(nearest.mean())
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from stages.models.dcgan import dcgan1_features, transpose_generator, upsample_generator
+from stages.models.dcgan import transpose_generator, upsample_generator
 from stages.models.layers import (
     Discriminator,
     Generator,
@@ -17,8 +17,8 @@ from stages.models.layers import (
     conv_transpose_same,
     initialised,
     keras_bn,
-    normal_init,
     prelu,
+    random_normal,
     sn,
     start_size,
 )
@@ -29,24 +29,28 @@ Pair = tuple[Generator, Discriminator]
 def build_cgan_test(
     latent_dim: int, image_size: int = 32, channels: int = 3, n_classes: int = 10, **_: int
 ) -> Pair:
-    """The deck's testing CGAN (FID 55 there): DCGAN 1's networks, the label concatenated
-    to z and to D's flattened features (before Dropout 0.4 -> Dense 1)."""
-    s = image_size // 8
+    """The deck's testing CGAN (FID 55 there): DCGAN 1's G with the label concatenated to z.
+    D as its slide lists it: Conv 64 3x3 s1, Conv 128 3x3 s2, Conv 128 3x3 s2 (LeakyReLU
+    0.2 each) -> Flatten (8 x 8 x 128 at 32 px) + label -> Dropout 0.4 -> Dense 1."""
+    s = image_size // 4
     generator = Generator(
         latent_dim, upsample_generator(latent_dim, image_size, channels, latent_dim + n_classes), n_classes
     )
-    head = nn.Sequential(nn.Dropout(0.4), nn.Linear(256 * s * s + n_classes, 1))
-    discriminator = Discriminator(dcgan1_features(channels), head, n_classes)
+    layers: list[nn.Module] = [conv_same(channels, 64, 3), nn.LeakyReLU(0.2)]
+    for cin in (64, 128):
+        layers += [conv_same(cin, 128, 3, stride=2), nn.LeakyReLU(0.2)]
+    head = nn.Sequential(nn.Dropout(0.4), nn.Linear(128 * s * s + n_classes, 1))
+    discriminator = Discriminator(nn.Sequential(*layers, nn.Flatten()), head, n_classes)
     return initialised(generator, discriminator)
 
 
 def cgan_discriminator(channels: int, n_classes: int) -> Discriminator:
-    """CGAN 1-3's D: 4 x [Conv 64/128/256/512 4x4 s2, BN (Keras 0.8), LeakyReLU 0.2] ->
-    GlobalAveragePooling -> concat label -> Dense 512 ReLU -> Dense 1."""
+    """CGAN 1-3's D: 4 x [Conv 64/128/256/512 4x4 s2 (RandomNormal), BN (Keras 0.8),
+    LeakyReLU 0.2] -> GlobalAveragePooling -> concat label -> Dense 512 ReLU -> Dense 1."""
     layers: list[nn.Module] = []
     cin = channels
     for cout in (64, 128, 256, 512):
-        layers += [conv_same(cin, cout, 4, stride=2), keras_bn(cout, 0.8), nn.LeakyReLU(0.2)]
+        layers += [random_normal(conv_same(cin, cout, 4, stride=2)), keras_bn(cout, 0.8), nn.LeakyReLU(0.2)]
         cin = cout
     features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
     head = nn.Sequential(nn.Linear(512 + n_classes, 512), nn.ReLU(), nn.Linear(512, 1))
@@ -68,8 +72,11 @@ def build_cgan2(
 
 
 def _cgan(latent_dim: int, image_size: int, channels: int, n_classes: int, spectral: bool) -> Pair:
-    """CGAN 1's G: Dense 512*2*2 ReLU -> BN 0.8 -> PReLU -> 2x2x512 -> ConvT 256, 128, 64
-    4x4 s2 (BN 0.8 + PReLU after each) -> ConvT C 4x4 s2 tanh (2 -> 32 px); cgan_discriminator."""
+    """CGAN 1's G: Dense 512*2*2 ReLU -> BN 0.8 -> PReLU -> 2x2x512 (the slides put BN and
+    PReLU before Reshape: per dense unit) -> ConvT 256, 128, 64 4x4 s2 (BN 0.8 + PReLU after
+    each) -> ConvT C 4x4 s2 tanh (2 -> 32 px); cgan_discriminator. RandomNormal in the dense
+    and inner transposed convs, as the slides list; CGAN 2's slide repeats CGAN 1's layers
+    with less detail and is read as CGAN 1 plus spectral norm, initialisers included."""
     body = transpose_generator(
         latent_dim,
         image_size,
@@ -81,10 +88,10 @@ def _cgan(latent_dim: int, image_size: int, channels: int, n_classes: int, spect
         spectral=spectral,
         in_dim=latent_dim + n_classes,
         dense_activation=nn.ReLU(),
+        norm_before_reshape=True,
+        normal_inner=True,
     )
-    return initialised(
-        Generator(latent_dim, body, n_classes), cgan_discriminator(channels, n_classes), normal_init
-    )
+    return initialised(Generator(latent_dim, body, n_classes), cgan_discriminator(channels, n_classes))
 
 
 class SkipUp(nn.Module):
@@ -106,14 +113,15 @@ def build_cgan3(
     latent_dim: int, image_size: int = 32, channels: int = 3, n_classes: int = 10, **_: int
 ) -> Pair:
     """CGAN 3 (FID 36.4): CGAN 2 with skip connections around each transposed conv and
-    spectral norm on the dense layer. The deck lists three 5x5 transposed convs from 2x2,
-    which ends at 16 px; CGAN 2's four 4x4 layers are kept so the output is 32 px."""
+    spectral norm on the dense layer (RandomNormal), then Reshape -> BN -> PReLU per channel
+    as the slide orders them. The deck lists three 5x5 transposed convs from 2x2, which
+    ends at 16 px; CGAN 2's four 4x4 layers are kept so the output is 32 px."""
     s = start_size(image_size, 4, "cgan3")
     body = nn.Sequential(
-        sn(nn.Linear(latent_dim + n_classes, 512 * s * s)),
-        keras_bn(512 * s * s, 0.8, dims=1),
-        prelu(512 * s * s),
+        sn(random_normal(nn.Linear(latent_dim + n_classes, 512 * s * s))),
         Reshape(512, s, s),
+        keras_bn(512, 0.8),
+        prelu(512),
         SkipUp(512, 256, 4),
         SkipUp(256, 128, 4),
         SkipUp(128, 64, 4),
@@ -122,4 +130,4 @@ def build_cgan3(
     )
     generator = Generator(latent_dim, body, n_classes)
     discriminator = cgan_discriminator(channels, n_classes)
-    return initialised(generator, discriminator, normal_init)
+    return initialised(generator, discriminator)

@@ -1,7 +1,8 @@
 """DCGAN family: the deck's models 1-5 and the fourth seed's two ablations of model 3.
 
-Ported from the Keras descriptions layer by layer. Where the deck names an initialiser
-it is used (RandomNormal 0.02); elsewhere Keras' default glorot-uniform. Where the deck
+Ported from the Keras descriptions layer by layer. A layer for which the deck names
+RandomNormal(0.02) is marked `random_normal`; every other layer starts from Keras'
+default glorot-uniform (layers.keras_init). Where the deck
 lists a stack of transposed convolutions without saying what sits between them, the
 DCGAN convention is used (batch norm + the model's activation) and the docstring says so.
 """
@@ -19,8 +20,9 @@ from stages.models.layers import (
     conv_transpose_same,
     initialised,
     keras_bn,
-    normal_init,
     prelu,
+    radford_init,
+    random_normal,
     sn,
     start_size,
 )
@@ -77,12 +79,18 @@ def transpose_generator(
     in_dim: int | None = None,
     dense_activation: nn.Module | None = None,
     attention_after: int | None = None,
+    norm_before_reshape: bool = False,
+    normal_inner: bool = False,
 ) -> nn.Sequential:
-    """Dense widths[0]*s*s -> [BN, activation] -> reshape -> Conv2DTranspose stride 2 to each
-    further width (with BN + activation between) -> Conv2DTranspose C, tanh.
+    """Dense widths[0]*s*s (RandomNormal, as every deck model using it says) -> reshape ->
+    BN + activation over widths[0] channels -> Conv2DTranspose stride 2 to each further
+    width (with BN + activation between) -> Conv2DTranspose C, tanh.
 
     widths[0] is the dense map's depth; one transposed conv per further width plus the
     output one, each doubling the size. activation None = LeakyReLU 0.2; PReLU is per channel.
+    The deck's Dense -> Reshape -> BatchNormalization normalises per channel, over batch x
+    H x W; `norm_before_reshape` (CGAN 1-2, whose slides put BN and PReLU before Reshape)
+    normalises each dense unit instead. `normal_inner`: RandomNormal inner transposed convs.
     `attention_after` = i puts a self-attention layer after the i-th inner transposed conv.
     """
     doublings = len(widths)
@@ -92,17 +100,17 @@ def transpose_generator(
         return prelu(c) if activation is nn.PReLU else (activation or _leaky)()
 
     dense_units = widths[0] * s * s
-    layers: list[nn.Module] = [nn.Linear(in_dim or latent_dim, dense_units)]
+    layers: list[nn.Module] = [random_normal(nn.Linear(in_dim or latent_dim, dense_units))]
     if dense_activation is not None:
         layers.append(dense_activation)
-    layers += [keras_bn(dense_units, bn_momentum, dims=1), act(dense_units)]
-    layers.append(Reshape(widths[0], s, s))
+    reshape = Reshape(widths[0], s, s)
+    if norm_before_reshape:
+        layers += [keras_bn(dense_units, bn_momentum, dims=1), act(dense_units), reshape]
+    else:
+        layers += [reshape, keras_bn(widths[0], bn_momentum), act(widths[0])]
     for i, (cin, cout) in enumerate(zip(widths, widths[1:], strict=False)):
-        layers += [
-            sn(conv_transpose_same(cin, cout, kernel), spectral),
-            keras_bn(cout, bn_momentum),
-            act(cout),
-        ]
+        conv = sn(conv_transpose_same(cin, cout, kernel), spectral)
+        layers += [random_normal(conv) if normal_inner else conv, keras_bn(cout, bn_momentum), act(cout)]
         if i == attention_after:
             layers.append(SelfAttention(cout))
     layers += [conv_transpose_same(widths[-1], channels, kernel), nn.Tanh()]
@@ -114,16 +122,18 @@ def _leaky() -> nn.Module:
 
 
 def dcgan2_generator(latent_dim: int, image_size: int, channels: int) -> nn.Sequential:
-    """DCGAN 2's G: Dense 128*8*8 -> BN (Keras momentum 0.8) -> LeakyReLU -> 8x8x128 ->
-    ConvT 128 5x5 s2 -> [BN, LeakyReLU: the DCGAN convention] -> ConvT C 5x5 s2 tanh."""
+    """DCGAN 2's G: Dense 128*8*8 (RandomNormal) -> 8x8x128 -> BN (Keras momentum 0.8) ->
+    LeakyReLU -> ConvT 128 5x5 s2 -> [BN, LeakyReLU: the DCGAN convention] -> ConvT C 5x5
+    s2 tanh."""
     return transpose_generator(latent_dim, image_size, channels, (128, 128), 5, bn_momentum=0.8)
 
 
 def dcgan2_discriminator(channels: int, image_size: int, attention: nn.Module | None = None) -> Discriminator:
-    """DCGAN 2's D: Conv 64 5x5 s2 -> LeakyReLU -> Conv 128 5x5 s2 -> BN 0.8 -> LeakyReLU ->
-    Flatten -> Dropout 0.4 -> Dense 1. `attention` goes after the first block (SADCGAN 1)."""
+    """DCGAN 2's D: Conv 64 5x5 s2 (RandomNormal) -> LeakyReLU -> Conv 128 5x5 s2 -> BN 0.8
+    -> LeakyReLU -> Flatten -> Dropout 0.4 -> Dense 1. `attention` goes after the first
+    block (SADCGAN 1)."""
     s = image_size // 4
-    layers: list[nn.Module] = [conv_same(channels, 64, 5, stride=2), nn.LeakyReLU(0.2)]
+    layers: list[nn.Module] = [random_normal(conv_same(channels, 64, 5, stride=2)), nn.LeakyReLU(0.2)]
     if attention is not None:
         layers.append(attention)
     layers += [conv_same(64, 128, 5, stride=2), keras_bn(128, 0.8), nn.LeakyReLU(0.2), nn.Flatten()]
@@ -131,10 +141,11 @@ def dcgan2_discriminator(channels: int, image_size: int, attention: nn.Module | 
 
 
 def build_dcgan2(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:
-    """DCGAN 2 (FID 54.3): transposed convolutions in G, batch norm in D, N(0, 0.02) weights."""
+    """DCGAN 2 (FID 54.3): transposed convolutions in G, batch norm in D, N(0, 0.02) weights
+    in G's dense layer and D's first conv."""
     generator = Generator(latent_dim, dcgan2_generator(latent_dim, image_size, channels))
     discriminator = dcgan2_discriminator(channels, image_size)
-    return initialised(generator, discriminator, normal_init)
+    return initialised(generator, discriminator)
 
 
 def dcgan3_generator(
@@ -201,8 +212,8 @@ def build_dcgan_relu(latent_dim: int, image_size: int = 32, channels: int = 3, *
 def dcgan4_generator(
     latent_dim: int, image_size: int, channels: int, attention_after: int | None = None
 ) -> nn.Sequential:
-    """DCGAN 4's G: Dense 512*4*4 -> BN -> PReLU -> 4x4x512 -> ConvT 256, 128 5x5 s2 [BN,
-    PReLU between: the DCGAN convention] -> ConvT C 5x5 s2 tanh."""
+    """DCGAN 4's G: Dense 512*4*4 (RandomNormal) -> 4x4x512 -> BN -> PReLU -> ConvT 256, 128
+    5x5 s2 [BN, PReLU between: the DCGAN convention] -> ConvT C 5x5 s2 tanh."""
     return transpose_generator(
         latent_dim,
         image_size,
@@ -216,21 +227,22 @@ def dcgan4_generator(
 
 def dcgan4_discriminator(channels: int, image_size: int) -> Discriminator:
     """DCGAN 4's D: 4 x [spectral-norm Conv 64/128/256/512 4x4 s2, LeakyReLU 0.2, Dropout 0.3]
-    -> Flatten -> Dense 1."""
+    -> Flatten -> Dense 1, every layer RandomNormal (the deck's "weights initialization")."""
     s = start_size(image_size, 4, "dcgan4")
     layers: list[nn.Module] = []
     cin = channels
     for cout in (64, 128, 256, 512):
         layers += [sn(conv_same(cin, cout, 4, stride=2)), nn.LeakyReLU(0.2), nn.Dropout(0.3)]
         cin = cout
-    return Discriminator(nn.Sequential(*layers, nn.Flatten()), nn.Linear(512 * s * s, 1))
+    return random_normal(Discriminator(nn.Sequential(*layers, nn.Flatten()), nn.Linear(512 * s * s, 1)))
 
 
 def build_dcgan4(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:
-    """DCGAN 4 (FID 61.8): PReLU in G, spectral normalisation in D, N(0, 0.02) weights."""
+    """DCGAN 4 (FID 61.8): PReLU in G, spectral normalisation in D, N(0, 0.02) weights in
+    G's dense layer and all of D."""
     generator = Generator(latent_dim, dcgan4_generator(latent_dim, image_size, channels))
     discriminator = dcgan4_discriminator(channels, image_size)
-    return initialised(generator, discriminator, normal_init)
+    return initialised(generator, discriminator)
 
 
 def upsample_block(cin: int, cout: int, last: bool) -> list[nn.Module]:
@@ -263,7 +275,8 @@ def build_dcgan_radford64(latent_dim: int = 100, image_size: int = 64, channels:
     G: z as 1x1 -> ConvT 512 4x4 (4x4) -> ConvT 256, 128, 64 4x4 s2, each with BN + ReLU ->
     ConvT C 4x4 s2, tanh. D mirrored: Conv 64 4x4 s2, LeakyReLU 0.2 -> Conv 128, 256, 512
     4x4 s2 with BN + LeakyReLU -> Conv 1 4x4 (a logit). No biases before batch norm;
-    N(0, 0.02) weights. Here to compare ganrepro's loop with a hand-written one."""
+    conv weights N(0, 0.02), batch-norm scales N(1, 0.02) (pytorch/examples' weights_init).
+    Here to compare ganrepro's loop with a hand-written one."""
     if image_size != 64:
         raise ValueError(f"dcgan_radford64 is the 64x64 DCGAN: it needs data.image_size=64, got {image_size}")
     widths = (512, 256, 128, 64)
@@ -282,4 +295,4 @@ def build_dcgan_radford64(latent_dim: int = 100, image_size: int = 64, channels:
         features += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2)]
     head = nn.Sequential(nn.Conv2d(widths[0], 1, 4, 1, 0, bias=False), nn.Flatten())
     discriminator = Discriminator(nn.Sequential(*features), head)
-    return initialised(generator, discriminator, normal_init)
+    return initialised(generator, discriminator, radford_init)

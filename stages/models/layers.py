@@ -6,6 +6,15 @@ Keras-to-PyTorch notes that apply to every family ported from the deck:
   0.2 (and 0.01); Keras' epsilon is 1e-3.
 - Keras 'same' padding: kernel k stride 1 -> padding k // 2; Conv2DTranspose stride 2
   doubles the size, which in PyTorch is padding (k - 1) // 2 and output_padding k % 2.
+  At stride 2 with an odd kernel Keras pads asymmetrically (k - 2 in all: 0 before and
+  1 after for k = 3, 1 and 2 for k = 5); `conv_same` pads (k - 1) / 2 on both sides. The
+  output has the same size and, but for its last row and column, is Keras' output for
+  the input moved one pixel down and right (tests/test_sources.py checks this): a
+  one-pixel shift of the sampling grid, kept because symmetric padding is one fused op.
+  Transposed convs are conv_same's adjoint and carry the same shift. Even kernels
+  (k = 4) pad 1 and 1 in both.
+- Initialisers: Keras' default glorot-uniform, except for the layers the deck gives
+  RandomNormal(0.02): each family marks those with `random_normal` (see `keras_init`).
 - A sigmoid output layer becomes a logit: the losses apply the sigmoid themselves.
 """
 
@@ -50,22 +59,41 @@ def prelu(channels: int) -> nn.PReLU:
     return nn.PReLU(channels, init=0.0)
 
 
-def keras_init(module: nn.Module) -> None:
-    """Keras' default initialisation: glorot-uniform kernels, zero biases."""
+def random_normal(module: nn.Module, std: float = 0.02) -> nn.Module:
+    """Mark a layer (or every conv and dense layer inside a block) to start from
+    RandomNormal(stddev=std), where the deck names that `kernel_initializer`; returns it."""
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.xavier_uniform_(_weight(layer))
+            layer.normal_init_std = std
+    return module
+
+
+def keras_init(module: nn.Module) -> None:
+    """Keras' initialisation, layer by layer: glorot-uniform kernels unless the layer is
+    marked by `random_normal`, then N(0, std); zero biases."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            std = getattr(layer, "normal_init_std", None)
+            if std is None:
+                nn.init.xavier_uniform_(_weight(layer))
+            else:
+                nn.init.normal_(_weight(layer), 0.0, std)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
 
 
-def normal_init(module: nn.Module, std: float = 0.02) -> None:
-    """RandomNormal(stddev=0.02) kernels and zero biases, as DCGAN and the deck's later models."""
+def radford_init(module: nn.Module, std: float = 0.02) -> None:
+    """Radford et al.'s DCGAN initialisation as pytorch/examples writes it (weights_init):
+    conv and dense weights N(0, std), batch-norm scales N(1, std), zero biases."""
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(_weight(layer), 0.0, std)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
+        elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(layer.weight, 1.0, std)
+        else:
+            continue
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
 
 
 def _weight(layer: nn.Module) -> Tensor:

@@ -14,7 +14,7 @@ from stages.models.dcgan import (
     dcgan4_discriminator,
     upsample_generator,
 )
-from stages.models.layers import Discriminator, Generator, initialised, normal_init
+from stages.models.layers import Discriminator, Generator, initialised
 
 Pair = tuple[Generator, Discriminator]
 
@@ -28,7 +28,8 @@ def build_wgan1(latent_dim: int, image_size: int = 32, channels: int = 3, **_: i
 
 
 def build_wgan2(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:
-    """WGAN 2 (FID 183): DCGAN 2's transposed-conv G, DCGAN 4's spectral-norm critic."""
+    """WGAN 2 (FID 183): DCGAN 2's transposed-conv G, DCGAN 4's spectral-norm critic (with
+    their initialisers: RandomNormal in G's dense layer and in the whole critic)."""
     generator = Generator(latent_dim, dcgan2_generator(latent_dim, image_size, channels))
     critic = dcgan4_discriminator(channels, image_size)
-    return initialised(generator, critic, normal_init)
+    return initialised(generator, critic)

@@ -4,6 +4,9 @@ The image being optimised lives in [0, 1] RGB; each backbone normalises it as it
 trained (VGG19: ImageNet mean/std; featurenet: [-1, 1]). A layer name such as `conv4_2`
 means the activation after that convolution's ReLU, as in the paper's Caffe model, where
 the ReLUs were in place. Only the layers up to the deepest one used are kept in memory.
+As in the paper, max-pooling becomes average pooling (style.pooling) and each style
+layer's term is E_l = sum((G - A)^2) / (4 N^2 M^2) (style.gram_norm); unlike it, the
+default start is the content image and the content term is a mean, not half a sum.
 """
 
 from __future__ import annotations
@@ -20,7 +23,15 @@ from tqdm import tqdm
 
 from stages.core.errors import UserError
 from stages.core.io import csv_text, load_torch, sha256_file
-from stages.core.schema import StyleBackbone, StyleConfig, StyleInit, StyleOptimizer, StyleParamSet
+from stages.core.schema import (
+    GramNorm,
+    StyleBackbone,
+    StyleConfig,
+    StyleInit,
+    StyleOptimizer,
+    StyleParamSet,
+    StylePooling,
+)
 from stages.data.readers import decode_image
 from stages.models.featurenet import load_featurenet
 
@@ -158,18 +169,43 @@ def resolve_style_backbone(cfg: StyleConfig) -> StyleBackbone:
 
 def load_style_backbone(cfg: StyleConfig, featurenet_file: Path) -> LayerFeatures:
     if resolve_style_backbone(cfg) == StyleBackbone.vgg19:
-        return load_vgg19(vgg19_weights_path(cfg))
-    return featurenet_layers(featurenet_file)
+        backbone = load_vgg19(vgg19_weights_path(cfg))
+    else:
+        backbone = featurenet_layers(featurenet_file)
+    if cfg.pooling == StylePooling.avg:
+        average_pooling(backbone.layers)
+    return backbone
+
+
+def average_pooling(layers: nn.Sequential) -> int:
+    """Gatys et al.'s change to VGG: every max-pool becomes an average pool of the same
+    window, in place (indices and layer names stay). Returns how many."""
+    swapped = 0
+    for index, layer in enumerate(layers):
+        if isinstance(layer, nn.MaxPool2d):
+            layers[index] = nn.AvgPool2d(layer.kernel_size, layer.stride, layer.padding, layer.ceil_mode)
+            swapped += 1
+    return swapped
 
 
 # ---------------------------------------------------------------- losses
 
 
-def gram_matrix(features: Tensor) -> Tensor:
-    """(N, C, H, W) -> (N, C, C) feature correlations, divided by C * H * W."""
+def gram_matrix(features: Tensor, norm: GramNorm = GramNorm.gatys) -> Tensor:
+    """(N, C, H, W) -> (N, C, C) feature correlations F F^T, divided by M = H * W (gatys)
+    or by C * H * W (per_entry_mean): the scale `style_layer_loss` expects."""
     n, c, h, w = features.shape
     flat = features.reshape(n, c, h * w)
-    return flat @ flat.transpose(1, 2) / (c * h * w)
+    scale = h * w if norm == GramNorm.gatys else c * h * w
+    return flat @ flat.transpose(1, 2) / scale
+
+
+def style_layer_loss(gram: Tensor, target: Tensor, norm: GramNorm = GramNorm.gatys) -> Tensor:
+    """One layer's style term from grams made by `gram_matrix` with the same `norm`. gatys:
+    E_l = sum((G - A)^2) / (4 N^2 M^2) with the raw grams, which is the mean over the N^2
+    entries of the M-scaled grams' squared difference, divided by 4."""
+    mse = F.mse_loss(gram, target)
+    return mse / 4 if norm == GramNorm.gatys else mse
 
 
 def total_variation(images: Tensor) -> Tensor:
@@ -188,6 +224,7 @@ class StyleSettings:
     content_weight: float
     style_weight: float
     tv_weight: float
+    gram_norm: GramNorm = GramNorm.gatys
 
     @classmethod
     def resolve(
@@ -210,7 +247,15 @@ class StyleSettings:
             raise UserError(
                 f"{key}.style_layer_weights: {len(weights)} weights for {len(style)} style layers"
             )
-        return cls(content, style, weights, pick("content_weight"), pick("style_weight"), pick("tv_weight"))
+        return cls(
+            content,
+            style,
+            weights,
+            pick("content_weight"),
+            pick("style_weight"),
+            pick("tv_weight"),
+            cfg.gram_norm,
+        )
 
 
 class StyleLoss(nn.Module):
@@ -228,7 +273,8 @@ class StyleLoss(nn.Module):
                 n: f.detach() for n, f in backbone(content, set(settings.content_layers)).items()
             }
             self.style_targets = {
-                n: gram_matrix(f).detach() for n, f in backbone(style, set(settings.style_layers)).items()
+                n: gram_matrix(f, settings.gram_norm).detach()
+                for n, f in backbone(style, set(settings.style_layers)).items()
             }
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
@@ -238,7 +284,7 @@ class StyleLoss(nn.Module):
             s.content_layers
         )
         style = sum(
-            w * F.mse_loss(gram_matrix(features[n]), self.style_targets[n])
+            w * style_layer_loss(gram_matrix(features[n], s.gram_norm), self.style_targets[n], s.gram_norm)
             for n, w in zip(s.style_layers, s.style_layer_weights, strict=True)
         )
         tv = total_variation(images)

@@ -10,7 +10,7 @@ RAW_MONET := data/raw/monet
 # stage commands call `python`: the venv's
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup data repro smoke cifar-net test test-fast check bench lint clean-checkpoints ablations-queue ablations
+.PHONY: setup data repro smoke cifar-net test test-fast check bench lint clean-checkpoints ablations-queue ablations sample translate
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -87,6 +87,18 @@ cifar-net: setup data
 
 bench: setup
 	$(PY) -m stages.bench
+
+# N images of a trained family for external FID tools: a new folder of PNGs or a .npz
+#   make sample FAMILY=dcgan3 N=10000 OUT=samples/dcgan3
+N ?= 10000
+OUT ?= samples/$(FAMILY)
+sample: setup
+	$(PY) -m stages.sample --family $(FAMILY) --n $(N) --out $(OUT)
+
+# A folder through the trained CycleGAN: make translate IN=photos/ OUT=styled/ [DIRECTION=b2a]
+DIRECTION ?= a2b
+translate: setup
+	$(PY) -m stages.translate --in $(IN) --out $(OUT) --direction $(DIRECTION)
 
 lint: setup
 	$(VENV)/bin/ruff check stages tests hydra_plugins .ci

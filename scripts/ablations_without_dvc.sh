@@ -65,7 +65,7 @@ for spec in "$@"; do
         run_if_changed "train-$family" "${stage_params[trainset]} train models.$family" "artifacts/$family/generator.pt" \
             python -m stages.train --family "$family" --params "$dir/params.yaml"
         python -m stages.evaluate --family "$family" --params "$dir/params.yaml"
-        cp "reports/metrics/$family.json" "$dir/metrics/$family.json"
+        cp "reports/metrics/$family.json" "reports/metrics/$family.protocol.json" "$dir/metrics/"
     done
     echo "== $name: $((SECONDS - start)) s"
     touch "$dir/done"

@@ -26,6 +26,7 @@ import argparse
 import json
 import math
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,34 @@ def _family_metrics(data: dict) -> dict[str, dict]:
         if path.startswith(METRICS_PREFIX) and path.endswith(".json") and content.get("data"):
             out[path[len(METRICS_PREFIX) : -len(".json")]] = content["data"]
     return out
+
+
+def attach_protocols(show: list[dict], read: Callable[[str, str], dict | None]) -> list[dict]:
+    """Put each family's protocol into its metrics, as metrics written before the protocol
+    moved to <family>.protocol.json (not a DVC metric, so not in `dvc exp show`) held it.
+    `read(rev, family)` gives that file's content at a revision, or None."""
+    revisions = []
+    for commit in show:
+        revisions.append(commit)
+        revisions += [rev for exp in commit.get("experiments") or [] for rev in exp.get("revs") or []]
+    for revision in revisions:
+        for family, metrics in _family_metrics(revision.get("data") or {}).items():
+            if "protocol" not in metrics and revision.get("rev") not in (None, "workspace"):
+                sibling = read(revision["rev"], family)
+                if sibling is not None:
+                    metrics["protocol"] = sibling["protocol"]
+    return show
+
+
+def protocol_at(rev: str, family: str) -> dict | None:
+    """reports/metrics/<family>.protocol.json as committed at `rev` (an experiment is a commit)."""
+    result = subprocess.run(
+        ["git", "show", f"{rev}:{METRICS_PREFIX}{family}.protocol.json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return json.loads(result.stdout) if result.returncode == 0 else None
 
 
 def pick_baseline(show: list[dict], rev: str | None) -> dict:
@@ -304,7 +333,7 @@ def exp_show_json() -> list[dict]:
     )
     if result.returncode != 0:
         raise UserError(f"`dvc exp show --json` failed: {result.stderr.strip().splitlines()[-1:]}")
-    return json.loads(result.stdout)
+    return attach_protocols(json.loads(result.stdout), protocol_at)
 
 
 def runs_as_exp_show(runs_dir: Path) -> list[dict]:
@@ -317,8 +346,13 @@ def runs_as_exp_show(runs_dir: Path) -> list[dict]:
             "metrics": {
                 f"{METRICS_PREFIX}{path.name}": {"data": json.loads(path.read_text())}
                 for path in sorted((run / "metrics").glob("*.json"))
+                if not path.name.endswith(".protocol.json")
             },
         }
+
+    def read_protocol(rev: str, family: str) -> dict | None:
+        path = runs_dir / rev / "metrics" / f"{family}.protocol.json"
+        return json.loads(path.read_text()) if path.is_file() else None
 
     finished = sorted(run for run in runs_dir.glob("*") if (run / "done").is_file())
     if runs_dir / "baseline" not in finished:
@@ -329,7 +363,7 @@ def runs_as_exp_show(runs_dir: Path) -> list[dict]:
         if run.name != "baseline"
     ]
     baseline = {"rev": RUNS_BASELINE, "data": run_data(runs_dir / "baseline")}
-    return [baseline | {"experiments": experiments}]
+    return attach_protocols([baseline | {"experiments": experiments}], read_protocol)
 
 
 def main(argv: list[str] | None = None) -> None:

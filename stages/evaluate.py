@@ -2,14 +2,15 @@
 
     python -m stages.evaluate --family dcgan3
 
-Writes reports/metrics/<family>.json: fid, kid_mean, kid_std, precision, recall, density,
-coverage, classifier_score (and for conditional models class_accuracy and intra_fid), the
-main ones for the untrained generator (same architecture and seed: the floor every model
-must clear),
-the training figures, and `protocol` (backbone and weights sha256, sample counts,
-reference split, KID subsets, seed, post-processing) so no number is read without its
-protocol. reports/eval_grids/<family>.png is the fixed-noise grid as scored, after
-eval.sharpen (compare it with reports/samples/<family>/grid.png).
+Writes reports/metrics/<family>.json, the DVC metric: fid, kid_mean, kid_std, precision,
+recall, density, coverage, classifier_score (and for conditional models class_accuracy and
+intra_fid), FID and KID of the untrained generator (same architecture and seed: the floor
+every model must clear) and train_seconds. Beside it, not a metric, <family>.protocol.json:
+`protocol` (backbone and weights sha256, sample counts, reference split, KID subsets,
+seed, post-processing), so no number is read without its protocol, and `run` (architecture,
+parameter counts, speeds, last losses, the untrained floor's other scores).
+reports/eval_grids/<family>.png is the fixed-noise grid as scored, after eval.sharpen
+(compare it with reports/samples/<family>/grid.png).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def run(cfg: Config, family: str) -> dict:
     classifier, classifier_name, classifier_sha256 = load_scoring_classifier(
         info["classes"], paths.featurenet_path(cfg.data.name)
     )
-    classifier = classifier.to(device)
+    classifier = None if classifier is None else classifier.to(device)
     postprocess, postprocess_name = sharpening(cfg.eval)
     log.info("scoring %s: %d samples, backbone %s", family, cfg.eval.n_samples, backbone.info.name)
     latent_dim = info["latent_dim"]
@@ -86,9 +87,8 @@ def run(cfg: Config, family: str) -> dict:
     )
 
     summary = read_json(paths.train_summary(family))
+    # what `dvc exp show` / `dvc metrics diff` compare: scores and training time only
     metrics = {
-        "arch": summary["arch"],
-        "arch_family": summary["arch_family"],
         "fid": trained["fid"],
         "kid_mean": trained["kid_mean"],
         "kid_std": trained["kid_std"],
@@ -101,36 +101,42 @@ def run(cfg: Config, family: str) -> dict:
         "intra_fid": trained["intra_fid"],
         "fid_untrained": untrained["fid"],
         "kid_untrained_mean": untrained["kid_mean"],
+        "train_seconds": summary["train_seconds"],
+    }
+    metrics = {k: v for k, v in metrics.items() if v is not None}  # conditional-only ones
+    protocol = {
+        **{k: v for k, v in ref_protocol.items() if k != "backbone"},
+        "backbone": backbone.info.name,
+        "backbone_weights_sha256": backbone.info.weights_sha256,
+        "backbone_input_size": backbone.info.input_size,
+        "backbone_resize": backbone.info.resize,
+        "backbone_test_accuracy": backbone.info.test_accuracy,
+        "n_generated": cfg.eval.n_samples,
+        "kid_subset_size": cfg.eval.kid_subset_size,
+        "kid_subsets": cfg.eval.kid_subsets,
+        "seed": cfg.eval.seed,
+        "postprocess": postprocess_name,
+        "n_manifold_generated": min(cfg.eval.n_samples, MANIFOLD_SAMPLES),
+        "n_manifold_reference": len(reference["kid_features"]),
+        "precision_recall_k": PRECISION_RECALL_K,
+        "density_coverage_k": DENSITY_COVERAGE_K,
+        "classifier": classifier_name,
+        "classifier_weights_sha256": classifier_sha256,
+    }
+    run_facts = {
+        "arch": summary["arch"],
+        "arch_family": summary["arch_family"],
+        "params_generator": summary["params_generator"],
+        "params_discriminator": summary["params_discriminator"],
+        "d_loss": summary["d_loss"],
+        "g_loss": summary["g_loss"],
+        "train_images_per_second": summary["train_images_per_second"],
+        "eval_images_per_second": round(cfg.eval.n_samples / trained["seconds"], 1),
         "precision_untrained": untrained["precision"],
         "recall_untrained": untrained["recall"],
         "classifier_score_untrained": untrained["classifier_score"],
-        "d_loss": summary["d_loss"],
-        "g_loss": summary["g_loss"],
-        "train_seconds": summary["train_seconds"],
-        "train_images_per_second": summary["train_images_per_second"],
-        "params_generator": summary["params_generator"],
-        "params_discriminator": summary["params_discriminator"],
-        "eval_images_per_second": round(cfg.eval.n_samples / trained["seconds"], 1),
-        "protocol": {
-            **{k: v for k, v in ref_protocol.items() if k != "backbone"},
-            "backbone": backbone.info.name,
-            "backbone_weights_sha256": backbone.info.weights_sha256,
-            "backbone_input_size": backbone.info.input_size,
-            "backbone_resize": backbone.info.resize,
-            "backbone_test_accuracy": backbone.info.test_accuracy,
-            "n_generated": cfg.eval.n_samples,
-            "kid_subset_size": cfg.eval.kid_subset_size,
-            "kid_subsets": cfg.eval.kid_subsets,
-            "seed": cfg.eval.seed,
-            "postprocess": postprocess_name,
-            "n_manifold_generated": min(cfg.eval.n_samples, MANIFOLD_SAMPLES),
-            "n_manifold_reference": len(reference["kid_features"]),
-            "precision_recall_k": PRECISION_RECALL_K,
-            "density_coverage_k": DENSITY_COVERAGE_K,
-            "classifier": classifier_name,
-            "classifier_weights_sha256": classifier_sha256,
-        },
     }
+    write_json(paths.protocol_path(family), {"protocol": protocol, "run": run_facts})
     write_json(paths.metrics_path(family), metrics)
     log.info(
         "%s: FID %.2f (untrained %.2f), KID %.4f, precision %.3f, recall %.3f",

@@ -3,8 +3,10 @@
     python -m stages.featurenet
 
 Writes artifacts/featurenet/<dataset>.pt and reports/featurenet/<dataset>.json. Fails
-(writing nothing) when the test accuracy is below featurenet.min_accuracy: FIDs in the
-features of a weak classifier would mean little.
+(writing nothing) when the test accuracy is below featurenet.min_accuracy or within a
+margin of chance: FIDs in the features of a weak classifier would mean little. A dataset
+of one class (a flat folder of one's own images) has nothing to classify: the file then
+says so, and only a stage that asks for this classifier stops, in one line.
 """
 
 from __future__ import annotations
@@ -36,11 +38,22 @@ def run(cfg: Config, progress: bool = True) -> dict:
     train, test = load_prepared(data_dir, "train"), load_prepared(data_dir, "test")
     present = int((torch.bincount(train.labels, minlength=len(train.classes)) > 0).sum())
     if present < 2:
-        raise UserError(
-            f"featurenet: {data_dir} has {present} class with images; a classifier trained on it "
-            "learns no features, so FIDs in them would mean nothing: use eval.backbone=cifar_net "
-            "(the shipped CIFAR-10 classifier) or eval.backbone=inception"
+        # Nothing to classify (a flat folder of one's own images): no classifier, and a file
+        # that says so, so the stages after this one run on the shipped backbone and stop with
+        # one line only where they ask for this classifier (load_featurenet).
+        log.warning(
+            "%s has %d class with images: no classifier trained; evaluation uses cifar_net or "
+            "Inception features (eval.backbone=auto), and there is no classifier score",
+            data_dir,
+            present,
         )
+        save_torch(
+            paths.featurenet_path(cfg.data.name),
+            {"classes": train.classes, "state_dict": None, "reason": f"{present} class with images"},
+        )
+        metrics = {"num_classes": present}
+        write_json(paths.FEATURENET_REPORTS / f"{cfg.data.name}.json", metrics)
+        return metrics
     log.info("training on %d images, %d epochs, device %s", len(train), cfg.featurenet.epochs, device)
     tick = time.perf_counter()
     model = train_featurenet(cfg.featurenet, train, device, progress)

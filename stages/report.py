@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 
 from stages.core import paths
-from stages.core.io import read_json, write_text
+from stages.core.io import write_text
 from stages.core.schema import Config
 from stages.core.stage import stage_main
-from stages.metrics.protocol import protocol_line
+from stages.metrics.protocol import protocol_line, read_scores
 
 # metrics key -> (column title, number format); empty cells where a model has no value
 COLUMNS = {
@@ -45,15 +45,8 @@ def _cell(value: object, fmt: str) -> str:
 def leaderboard(cfg: Config, metrics_dir: Path = paths.METRICS_DIR) -> tuple[str, pd.DataFrame]:
     rows = []
     for family in cfg.families:
-        metrics = read_json(metrics_dir / f"{family}.json")
-        rows.append(
-            {
-                "model": family,
-                **{k: v for k, v in metrics.items() if k != "protocol"},
-                "backbone": metrics["protocol"]["backbone"],
-                "_protocol": metrics["protocol"],
-            }
-        )
+        metrics, protocol = read_scores(metrics_dir / f"{family}.json")
+        rows.append({"model": family, **metrics, "backbone": protocol["backbone"], "_protocol": protocol})
     table = pd.DataFrame(rows).sort_values(["backbone", "fid"], kind="stable")
     for key in COLUMNS:  # metrics of an older protocol lack the newer columns: empty cells
         if key not in table:

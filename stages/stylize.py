@@ -4,8 +4,10 @@
 
 Writes reports/style/transfer/{content,control}.png (the stylised images beside their
 inputs: content | style | result), reports/style/losses/{content,control}.csv (per
-iteration, for `dvc plots show`) and reports/style/metrics.json: final content and
-style losses, seconds, iterations per second, and the backbone with its weights' sha256.
+iteration, for `dvc plots show`), reports/style/metrics.json (the DVC metric: final
+content, style and total losses and seconds per image) and reports/style/protocol.json
+beside it (the backbone with its weights' sha256, the resolved settings, iterations per
+second).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def run(cfg: Config, progress: bool = True) -> dict:
         s.iterations,
         s.optimizer.value,
     )
-    metrics: dict = {
+    protocol: dict = {
         "backbone": backbone.info.name,
         "backbone_weights_sha256": backbone.info.weights_sha256,
         "settings": asdict(settings),
@@ -50,8 +52,9 @@ def run(cfg: Config, progress: bool = True) -> dict:
         "iterations": s.iterations,
         "optimizer": s.optimizer.value,
         "device": str(device),
-        "images": {},
+        "iterations_per_second": {},
     }
+    metrics: dict = {}
     for name, content in contents.items():
         result = transfer(
             s, StyleLoss(backbone, settings, content, style), content, [s.iterations], progress, name
@@ -60,14 +63,14 @@ def run(cfg: Config, progress: bool = True) -> dict:
         picture = torch.cat([content.cpu(), style.cpu(), result.snapshots[s.iterations]])
         save_grid(to_uint8(picture, low=0.0), OUT / "transfer" / f"{name}.png", nrow=3)
         write_text(OUT / "losses" / f"{name}.csv", history_csv(result.history))
-        metrics["images"][name] = {  # 6 significant digits: style losses are ~1e-8
+        metrics[name] = {  # 6 significant digits: style losses can be ~1e-8
             "content_loss": float(f"{final['content']:.6g}"),
             "style_loss": float(f"{final['style']:.6g}"),
             "total_loss": float(f"{final['total']:.6g}"),
             "start_total_loss": float(f"{result.history[0]['total']:.6g}"),
             "seconds": round(result.seconds, 2),
-            "iterations_per_second": round(s.iterations / max(result.seconds, 1e-9), 2),
         }
+        protocol["iterations_per_second"][name] = round(s.iterations / max(result.seconds, 1e-9), 2)
         log.info(
             "%s: total loss %.4g -> %.4g in %.1f s",
             name,
@@ -76,6 +79,7 @@ def run(cfg: Config, progress: bool = True) -> dict:
             result.seconds,
         )
     write_json(OUT / "metrics.json", metrics)
+    write_json(OUT / "protocol.json", protocol)
     return metrics
 
 

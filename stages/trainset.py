@@ -23,8 +23,9 @@ from stages.core.errors import UserError
 from stages.core.io import write_json
 from stages.core.schema import Config, to_plain
 from stages.core.stage import stage_main
-from stages.data.curate import class_counts, class_index, oversample_indices, read_image_folder, read_mat
+from stages.data.curate import class_counts, class_index, oversample_indices, read_image_folder
 from stages.data.dataset import ImageSet, load_prepared, save_train_split
+from stages.data.folder import read_mat
 
 log = logging.getLogger("trainset")
 

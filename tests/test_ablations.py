@@ -171,9 +171,9 @@ def test_runs_dir_gives_the_same_table_shape(tmp_path: Path) -> None:
         folder = tmp_path / name
         (folder / "metrics").mkdir(parents=True)
         (folder / "params.yaml").write_text(yaml.safe_dump(params))
-        protocol = json.loads((REPO / "reports/metrics/dcgan3.json").read_text())["protocol"]
-        metrics = {"fid": fid, "kid_mean": 0.1, "protocol": protocol}
-        (folder / "metrics" / "dcgan3.json").write_text(json.dumps(metrics))
+        protocol = json.loads((REPO / "reports/metrics/dcgan3.protocol.json").read_text())
+        (folder / "metrics" / "dcgan3.json").write_text(json.dumps({"fid": fid, "kid_mean": 0.1}))
+        (folder / "metrics" / "dcgan3.protocol.json").write_text(json.dumps(protocol))
         if done:
             (folder / "done").touch()
 
@@ -189,3 +189,21 @@ def test_runs_dir_gives_the_same_table_shape(tmp_path: Path) -> None:
     (tmp_path / "baseline" / "done").unlink()
     with pytest.raises(UserError, match="no finished run named baseline"):
         runs_as_exp_show(tmp_path)
+
+
+def test_protocols_come_from_the_sibling_files_of_each_revision() -> None:
+    from stages.ablations import attach_protocols
+
+    shown = json.loads(json.dumps(show()))  # no dict shared between revisions
+    stored = {}  # (rev, family) -> the <family>.protocol.json a revision holds
+    for commit in shown:
+        revisions = [commit] + [r for e in commit.get("experiments") or [] for r in e["revs"]]
+        for revision in revisions:
+            for path, content in ((revision.get("data") or {}).get("metrics") or {}).items():
+                if path.startswith("reports/metrics/"):
+                    family = path.removeprefix("reports/metrics/").removesuffix(".json")
+                    stored[(revision["rev"], family)] = {"protocol": content["data"].pop("protocol")}
+    attached = attach_protocols(shown, lambda rev, family: stored.get((rev, family)))
+    rows = {(r.condition, r.family): r for r in ablation_table(attached)[0].itertuples()}
+    assert rows[("train.lr_schedule=cosine", "dcgan3")].delta_fid == pytest.approx(-1.0)
+    assert pd.isna(rows[("train.cutmix=0.1", "dcgan3")].delta_fid)  # another n_generated, read from the file

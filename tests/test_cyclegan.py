@@ -206,12 +206,30 @@ def test_cyclegan_stages_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     import json
 
     metrics = json.loads((work / "reports/cyclegan/metrics.json").read_text())
-    assert metrics["protocol"]["n_generated"] == 2 and metrics["protocol"]["n_reference"] == 6
+    protocol = json.loads((work / "reports/cyclegan/protocol.json").read_text())["protocol"]
+    assert protocol["n_generated"] == 2 and protocol["n_reference"] == 6
+    assert all(isinstance(v, float | int) for v in metrics.values())  # numbers only: a DVC metric
     assert metrics["fid"] > 0 and metrics["mifid"] >= metrics["fid"]
     assert (work / "reports/cyclegan/translations.png").is_file()
     assert sorted(p.name for p in (work / "reports/cyclegan/snapshots").iterdir()) == ["step_0000004.png"]
     with zipfile.ZipFile(work / "reports/cyclegan/submission.zip") as archive:
         assert len(archive.namelist()) == 6
+    # a folder of one's own through the trained generators, both directions
+    for direction in ("a2b", "b2a"):
+        result = run_stage(
+            work, "translate", "--in", "domains/b", "--out", f"out_{direction}", "--direction", direction
+        )
+        assert result.returncode == 0, result.stderr
+        written = sorted((work / f"out_{direction}").iterdir())
+        assert [p.name for p in written] == [f"m{i}.png" for i in range(6)]
+        assert Image.open(written[0]).size == (32, 32)
+    assert not np.array_equal(
+        np.asarray(Image.open(work / "out_a2b/m0.png")), np.asarray(Image.open(work / "out_b2a/m0.png"))
+    )
+    result = run_stage(work, "translate", "--in", "domains/b", "--out", "out_a2b")
+    assert result.returncode == 2 and error_lines(result) == [
+        "error: --out out_a2b: the folder is not empty; name a new one"
+    ]
 
 
 def test_prepare_domains_bad_input_one_line_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

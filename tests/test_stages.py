@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -237,28 +238,65 @@ def test_train_with_two_processes_runs_under_torchrun_and_rank0_writes(
     assert not (work / "checkpoints").exists() or not any((work / "checkpoints").rglob("*.pt"))
 
 
-@pytest.mark.parametrize(
-    ("overrides", "expected"),
-    [
-        # one class: nothing for a classifier to learn
-        (["data.n_train=200", "data.n_test=50"], "has 1 class with images"),
-        # two epochs at a tiny learning rate: no better than guessing the largest class
-        (["featurenet.lr=1e-7", "featurenet.min_accuracy=0"], "within 0.1 of chance"),
-    ],
-)
-def test_a_degenerate_featurenet_stops_with_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: list[str], expected: str
+def test_a_degenerate_featurenet_stops_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # two epochs at a tiny learning rate: no better than guessing the largest class
+    overrides = ["data=shapes", "profile=smoke", "featurenet.lr=1e-7", "featurenet.min_accuracy=0"]
+    work = write_params(tmp_path, overrides, monkeypatch)
+    assert run_stage(work, "prepare").returncode == 0
+    result = run_stage(work, "featurenet")
+    lines = error_lines(result)
+    assert result.returncode == 2 and len(lines) == 1 and "within 0.1 of chance" in lines[0], result.stderr[
+        -2000:
+    ]
+    assert not (work / "artifacts/featurenet/shapes.pt").exists()
+
+
+def test_one_class_trains_no_featurenet_and_only_asking_for_it_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import numpy as np
 
-    work = write_params(tmp_path, ["data=shapes", "profile=smoke", *overrides], monkeypatch)
+    overrides = ["data=shapes", "profile=smoke", "data.n_train=200", "data.n_test=50"]
+    work = write_params(tmp_path, overrides, monkeypatch)
     assert run_stage(work, "prepare").returncode == 0
-    if "has 1 class" in expected:  # keep one class of the generated shapes
-        prepared = work / "data/prepared/shapes"
-        for split in ("train", "test"):
-            labels = np.load(prepared / f"{split}_labels.npy")
-            np.save(prepared / f"{split}_labels.npy", np.zeros_like(labels))
+    prepared = work / "data/prepared/shapes"
+    for split in ("train", "test"):  # keep one class of the generated shapes: a flat folder's case
+        labels = np.load(prepared / f"{split}_labels.npy")
+        np.save(prepared / f"{split}_labels.npy", np.zeros_like(labels))
     result = run_stage(work, "featurenet")
-    lines = error_lines(result)
-    assert result.returncode == 2 and len(lines) == 1 and expected in lines[0], result.stderr[-2000:]
-    assert not (work / "artifacts/featurenet/shapes.pt").exists()
+    assert result.returncode == 0 and "no classifier trained" in result.stderr
+    assert json.loads((work / "reports/featurenet/shapes.json").read_text()) == {"num_classes": 1}
+    assert run_stage(work, "reference_stats").returncode == 0  # the shipped backbone needs no classifier
+    write_params(tmp_path, [*overrides, "eval.backbone=featurenet"], monkeypatch)
+    result = run_stage(work, "reference_stats")
+    assert result.returncode == 2 and error_lines(result) == [
+        "error: artifacts/featurenet/shapes.pt: no featurenet was trained (1 class with images: nothing "
+        "to classify); use eval.backbone=cifar_net or inception, and style.backbone=vgg19"
+    ]
+
+
+def test_sample_writes_pngs_or_an_npz_of_the_trained_generator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    from PIL import Image
+
+    overrides = ["data=shapes", "data.n_train=200", "data.n_test=50", "train.steps=5", "train.batch_size=16"]
+    work = write_params(tmp_path, [*overrides, "train.fid_every=0", "train.num_threads=1"], monkeypatch)
+    result = run_stage(work, "sample", "--family", "dcgan3", "--n", "3", "--out", "s")
+    assert result.returncode == 2 and error_lines(result) == [
+        "error: artifacts/dcgan3/generator.pt: no trained generator of dcgan3; "
+        "run `dvc repro train@dcgan3` first"
+    ]
+    for stage in ("prepare", "outliers", "trainset"):
+        assert run_stage(work, stage).returncode == 0
+    assert run_stage(work, "train", "--family", "dcgan3").returncode == 0
+    result = run_stage(work, "sample", "--family", "dcgan3", "--n", "7", "--out", "pngs")
+    assert result.returncode == 0, result.stderr
+    pngs = sorted((work / "pngs").iterdir())
+    assert [p.name for p in pngs] == [f"{i:06d}.png" for i in range(7)]
+    assert run_stage(work, "sample", "--family", "dcgan3", "--n", "7", "--out", "s.npz").returncode == 0
+    arrays = np.load(work / "s.npz")
+    assert arrays["arr_0"].shape == (7, 32, 32, 3) and arrays["arr_0"].dtype == np.uint8
+    assert np.array_equal(arrays["arr_0"][3], np.asarray(Image.open(pngs[3])))  # same seed, same images
+    assert "labels" not in arrays  # unconditional

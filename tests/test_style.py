@@ -161,9 +161,10 @@ def test_the_stages_write_every_output_and_name_a_missing_image(
         result = run_stage(work, stage)
         assert result.returncode == 0, result.stderr
     metrics = json.loads((work / "reports/style/metrics.json").read_text())
-    assert metrics["backbone"] == "featurenet" and metrics["iterations"] == 5
+    protocol = json.loads((work / "reports/style/protocol.json").read_text())
+    assert protocol["backbone"] == "featurenet" and protocol["iterations"] == 5
     for name in ("content", "control"):
-        assert metrics["images"][name]["total_loss"] < metrics["images"][name]["start_total_loss"]
+        assert metrics[name]["total_loss"] < metrics[name]["start_total_loss"]
         assert (work / f"reports/style/transfer/{name}.png").stat().st_size > 500
         assert len((work / f"reports/style/losses/{name}.csv").read_text().splitlines()) == 1 + 5
         assert (work / f"reports/style/grid/{name}.png").is_file()

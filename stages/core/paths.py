@@ -79,7 +79,14 @@ def samples_dir(family: str) -> Path:
 
 
 def metrics_path(family: str) -> Path:
+    """The numbers a person compares (a DVC metric): FID, KID, precision/recall, ..."""
     return METRICS_DIR / f"{family}.json"
+
+
+def protocol_path(family: str) -> Path:
+    """Beside metrics_path, not a metric: how the numbers were made (backbone, hashes,
+    sample counts) and run facts (architecture, parameter counts, speeds, last losses)."""
+    return METRICS_DIR / f"{family}.protocol.json"
 
 
 def eval_grid(family: str) -> Path:

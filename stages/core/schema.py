@@ -28,6 +28,8 @@ DIFFAUGMENT_OPS = ("color", "translation", "cutout")
 class DataKind(str, Enum):
     cifar10 = "cifar10"  # CIFAR-10 in any of its raw layouts (see stages.data.readers)
     shapes = "shapes"  # generated from a seed, for tests and smoke runs
+    folder = "folder"  # your own images: flat, or class folders (see stages.data.folder)
+    svhn = "svhn"  # SVHN's train_32x32.mat and test_32x32.mat
 
 
 class LrSchedule(str, Enum):
@@ -44,6 +46,9 @@ class GanLoss(str, Enum):
     lsgan = "lsgan"
     wasserstein = "wasserstein"  # WGAN critic loss; pair with model.clip (weight clipping)
     wasserstein_gp = "wasserstein_gp"  # WGAN-GP: gradient penalty of weight model.gp_weight
+
+
+FOLDER_SIZES = (32, 64, 128, 256)  # data=folder: the sizes the GAN families are built for
 
 
 class CutMixMode(str, Enum):
@@ -91,8 +96,10 @@ class DataConfig:
     kind: DataKind = DataKind.cifar10
     raw_dir: str = "data/raw/cifar10"
     image_size: int = 32
-    # Try torchvision's download when raw_dir holds no data (needs a network).
+    # CIFAR-10 only: try torchvision's download when raw_dir holds no data (needs a network).
     download: bool = True
+    # folder only, when it has no test split: the share of each class held out (seeded)
+    test_fraction: float = 0.1
     # shapes only: how many images to generate per split, and from which seed
     n_train: int = 5000
     n_test: int = 1000
@@ -311,7 +318,7 @@ class StyleConfig:
     style_layers: list[str] = field(default_factory=list)
     style_layer_weights: list[float] = field(default_factory=list)  # empty = equal weights
     content_weight: float = 1.0
-    style_weight: float = 1e6
+    style_weight: float = 1e3  # Gatys-normalised terms (gram_norm=gatys)
     tv_weight: float = 0.0
     optimizer: StyleOptimizer = StyleOptimizer.lbfgs
     lr: float = 1.0  # L-BFGS step size; for adam about 0.02
@@ -516,6 +523,16 @@ def _check_values(cfg: Config, source: str) -> None:
     x = cfg.extra
     need(not x.images or bool(x.label), "extra.label", x.label, "name the class of extra.images")
     need(cfg.data.image_size >= 8, "data.image_size", cfg.data.image_size, "must be >= 8")
+    if cfg.data.kind == DataKind.folder:
+        need(
+            cfg.data.image_size in FOLDER_SIZES,
+            "data.image_size",
+            cfg.data.image_size,
+            f"one of {FOLDER_SIZES}",
+        )
+        need(
+            0 < cfg.data.test_fraction < 1, "data.test_fraction", cfg.data.test_fraction, "must be in (0, 1)"
+        )
     _check_style(cfg.style, need)
     _check_cyclegan(cfg, need)
     f = cfg.featurenet

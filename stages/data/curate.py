@@ -16,7 +16,7 @@ from stages.core.errors import UserError
 from stages.core.schema import OutliersConfig
 from stages.data.dataset import ImageSet
 from stages.data.images import to_signed_unit
-from stages.data.readers import IMAGE_SUFFIXES, decode_image, image_to_array
+from stages.data.readers import IMAGE_SUFFIXES, decode_image
 from stages.models.autoencoder import ConvAutoencoder
 
 # ---------------------------------------------------------------- outlier filtering
@@ -113,45 +113,6 @@ def read_image_folder(folder: str | Path, size: int) -> np.ndarray:
     if not files:
         raise UserError(f"extra.images={str(folder)!r}: the folder has no image files")
     return np.stack([decode_image(p.read_bytes(), str(p), size) for p in files])
-
-
-def read_mat(path: str | Path, size: int, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """An SVHN-style .mat: X (H, W, 3, N) uint8 and y (N,) or (N, 1) class indices in
-    [0, n_classes). Returns (images (N, 3, size, size) uint8, labels (N,) int64)."""
-    from PIL import Image
-    from scipy.io import loadmat
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"extra.mat={str(path)!r}: no such file")
-    try:
-        mat = loadmat(path)
-    except Exception as err:  # scipy raises several types for a bad file
-        raise UserError(f"{path}: not a readable .mat file ({str(err).splitlines()[0]})") from None
-    missing = [k for k in ("X", "y") if k not in mat]
-    if missing:
-        raise UserError(f"{path}: no {' or '.join(missing)} array (an SVHN-style .mat has X and y)")
-    x, y = mat["X"], np.asarray(mat["y"]).reshape(-1)
-    if x.ndim != 4 or x.shape[2] != 3:
-        raise UserError(f"{path}: X has shape {x.shape}; expected (H, W, 3, N) as in SVHN")
-    if len(y) != x.shape[3]:
-        raise UserError(f"{path}: y has {len(y)} labels for {x.shape[3]} images in X")
-    if len(y) and (y.min() < 0 or y.max() >= n_classes or not np.all(np.equal(np.mod(y, 1), 0))):
-        raise UserError(
-            f"{path}: y must hold class indices in [0, {n_classes}) (found {y.min()}..{y.max()}); "
-            "set extra.label to give every image one class"
-        )
-    images = (
-        np.stack(
-            [
-                image_to_array(Image.fromarray(np.ascontiguousarray(x[..., i]).astype(np.uint8)), size)
-                for i in range(x.shape[3])
-            ]
-        )
-        if x.shape[3]
-        else np.zeros((0, 3, size, size), np.uint8)
-    )
-    return images, y.astype(np.int64)
 
 
 # ---------------------------------------------------------------- oversampling

@@ -6,6 +6,7 @@ Images are uint8 (N, 3, H, W) on disk and in memory; networks see float in [-1, 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,13 @@ def to_uint8(images: torch.Tensor, low: float = -1.0) -> torch.Tensor:
 def channels_first(images: np.ndarray) -> torch.Tensor:
     """(N, H, W, 3) uint8 array -> (N, 3, H, W) uint8 tensor (a view: no copy)."""
     return torch.from_numpy(images).permute(0, 3, 1, 2)
+
+
+def png_bytes(image: torch.Tensor) -> bytes:
+    """One uint8 (3, H, W) image as PNG file bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int, row_names: list[str] | None = None) -> None:

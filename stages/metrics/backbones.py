@@ -172,11 +172,16 @@ def load_backbone(cfg: EvalConfig, featurenet_file: str | Path) -> FeatureBackbo
     return load_featurenet_backbone(featurenet_file).eval()
 
 
-def load_scoring_classifier(classes: list[str], featurenet_file: str | Path) -> tuple[nn.Module, str, str]:
+def load_scoring_classifier(
+    classes: list[str], featurenet_file: str | Path
+) -> tuple[nn.Module | None, str, str]:
     """(classifier, name, weights sha256) for the classifier score and class accuracy: the
     shipped CIFAR-10 classifier (float64, like its features) when the dataset's classes are
-    CIFAR-10's, else the featurenet stage's classifier of this dataset."""
+    CIFAR-10's, else the featurenet stage's classifier of this dataset; (None, "none", "")
+    for a single class, where there is nothing to classify."""
     if list(classes) == list(CIFAR10_CLASSES):
         return checked_cifar_net()[0].double(), "cifar_net", CIFAR_NET_SHA256
+    if len(classes) < 2:
+        return None, "none", ""
     model, _ = load_featurenet(featurenet_file)
     return model, "featurenet", sha256_file(featurenet_file)

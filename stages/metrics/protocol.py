@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from stages.core.io import read_json
+
+
+def read_scores(metrics_file: Path) -> tuple[dict, dict]:
+    """(numbers, protocol) of one evaluated family: its metrics JSON with the run facts of
+    the sibling <family>.protocol.json merged in, and that file's protocol. Metrics written
+    before the split carry their protocol inline; both read the same."""
+    metrics = read_json(metrics_file)
+    if "protocol" in metrics:
+        return {k: v for k, v in metrics.items() if k != "protocol"}, metrics["protocol"]
+    sibling = read_json(metrics_file.with_suffix(".protocol.json"))
+    return {**sibling["run"], **metrics}, sibling["protocol"]
+
 
 def protocol_line(protocol: dict) -> str:
     accuracy = protocol.get("backbone_test_accuracy")

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from stages.core.errors import UserError
 from stages.core.io import load_torch
 from stages.data.images import to_signed_unit
 
@@ -56,6 +57,11 @@ class FeatureNet(nn.Module):
 def load_featurenet(path: str | Path) -> tuple[FeatureNet, dict]:
     """The trained classifier (eval mode, CPU) and its saved info."""
     info = load_torch(path)
+    if info["state_dict"] is None:
+        raise UserError(
+            f"{path}: no featurenet was trained ({info['reason']}: nothing to classify); use "
+            "eval.backbone=cifar_net or inception, and style.backbone=vgg19"
+        )
     model = FeatureNet(len(info["classes"]), info["width"], tuple(info["convs"]))
     model.load_state_dict(info["state_dict"])
     return model.eval(), info

@@ -25,7 +25,7 @@ setup: $(STAMP)
 # The Kaggle Monet paintings and photos unpacked into data/raw/monet/{monet_jpg,photo_jpg}/.
 data:
 	mkdir -p $(RAW_CIFAR)
-	@if [ -z "$$(ls -A $(RAW_CIFAR))" ] && [ -d $(SHARED_CIFAR) ]; then \
+	@if [ -z "$$(ls -A $(RAW_CIFAR) | grep -v '^README.md$$')" ] && [ -d $(SHARED_CIFAR) ]; then \
 		cp $(SHARED_CIFAR)/*.tar.gz $(RAW_CIFAR)/ && echo "copied $(SHARED_CIFAR) into $(RAW_CIFAR)"; fi
 	mkdir -p $(RAW_MONET)
 	@for archive in $(SHARED_MONET)/*.tar.gz; do \

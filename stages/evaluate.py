@@ -32,6 +32,7 @@ from stages.gan.augment import unsharp_mask
 from stages.gan.sampling import build_untrained, grid_inputs, load_generator, sample_images
 from stages.metrics.backbones import load_backbone, load_scoring_classifier
 from stages.metrics.manifold import DENSITY_COVERAGE_K, PRECISION_RECALL_K
+from stages.metrics.protocol import scoring_protocol
 from stages.metrics.reference import load_reference
 from stages.metrics.scoring import MANIFOLD_SAMPLES, score_generator
 
@@ -105,16 +106,7 @@ def run(cfg: Config, family: str) -> dict:
     }
     metrics = {k: v for k, v in metrics.items() if v is not None}  # conditional-only ones
     protocol = {
-        **{k: v for k, v in ref_protocol.items() if k != "backbone"},
-        "backbone": backbone.info.name,
-        "backbone_weights_sha256": backbone.info.weights_sha256,
-        "backbone_input_size": backbone.info.input_size,
-        "backbone_resize": backbone.info.resize,
-        "backbone_test_accuracy": backbone.info.test_accuracy,
-        "n_generated": cfg.eval.n_samples,
-        "kid_subset_size": cfg.eval.kid_subset_size,
-        "kid_subsets": cfg.eval.kid_subsets,
-        "seed": cfg.eval.seed,
+        **scoring_protocol(ref_protocol, backbone.info, cfg.eval.n_samples, cfg.eval),
         "postprocess": postprocess_name,
         "n_manifold_generated": min(cfg.eval.n_samples, MANIFOLD_SAMPLES),
         "n_manifold_reference": len(reference["kid_features"]),

@@ -54,7 +54,8 @@ def run(cfg: Config) -> dict:
     g_ab, g_ba, _ = load_generators(weights)
     images_a, images_b, test = load_domains(cfg.domains.name)
     photos = images_a[test]
-    backbone = load_backbone(cfg.eval, paths.featurenet_path(cfg.data.name))
+    # not the featurenet of data.name: domains are any two folders, CIFAR-10 need not be here
+    backbone = load_backbone(cfg.eval, None)
     tick = time.perf_counter()
     translated = translate(g_ab, photos, device, cfg.cyclegan.eval_batch_size)
     batch = cfg.eval.batch_size

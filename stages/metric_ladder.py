@@ -24,7 +24,7 @@ from stages.data.dataset import load_prepared
 from stages.metrics.backbones import FeatureBackbone, load_backbone
 from stages.metrics.features import extract_features
 from stages.metrics.ladder import RUNGS, rung_images
-from stages.metrics.protocol import protocol_line
+from stages.metrics.protocol import protocol_line, scoring_protocol
 from stages.metrics.reference import load_reference
 from stages.metrics.scoring import feature_scores
 
@@ -96,17 +96,8 @@ def run(cfg: Config) -> list[dict]:
     order = torch.randperm(len(held), generator=torch.Generator().manual_seed(cfg.eval.seed))
     rows = ladder_scores(backbone, reference, held.images[order], held.labels[order], cfg, device)
     protocol = {
-        **{k: v for k, v in ref_protocol.items() if k != "backbone"},
-        "backbone": backbone.info.name,
-        "backbone_weights_sha256": backbone.info.weights_sha256,
-        "backbone_input_size": backbone.info.input_size,
-        "backbone_resize": backbone.info.resize,
-        "backbone_test_accuracy": backbone.info.test_accuracy,
-        "n_generated": min(cfg.eval.n_samples, len(held)),
+        **scoring_protocol(ref_protocol, backbone.info, min(cfg.eval.n_samples, len(held)), cfg.eval),
         "held_out_split": held_split,
-        "kid_subset_size": cfg.eval.kid_subset_size,
-        "kid_subsets": cfg.eval.kid_subsets,
-        "seed": cfg.eval.seed,
     }
     write_text(paths.REPORTS / "metric_ladder.md", to_markdown(rows, protocol))
     write_json(paths.REPORTS / "metric_ladder.json", {"protocol": protocol, "rungs": rows})

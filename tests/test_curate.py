@@ -16,11 +16,11 @@ from stages.data.curate import (
     keep_mask,
     oversample_indices,
     read_image_folder,
-    read_mat,
     reconstruction_errors,
     train_autoencoder,
 )
 from stages.data.dataset import ImageSet
+from stages.data.folder import read_mat
 
 
 def test_keep_mask_drops_exactly_the_highest_errors() -> None:

@@ -153,6 +153,24 @@ def test_sharpening_reruns_only_evaluation_and_moves_fid_sanely(fresh_repo: Path
     assert (fresh_repo / "reports/eval_grids/dcgan3.png").stat().st_size > 1000
 
 
+def test_dvc_tools_show_readable_experiments_and_image_plots(fresh_repo: Path) -> None:
+    # after the experiments above: each family's metrics are a dozen numbers, so that
+    # `dvc exp show --only-changed` of a few ablations on one profile fits a terminal
+    shown = sh([dvc(), "exp", "show", "--only-changed", "--csv"], fresh_repo).stdout
+    header = next(csv.reader(shown.splitlines()))
+    per_family = [h for h in header if h.startswith("reports/metrics/dcgan3.json:")]
+    assert 0 < len(per_family) <= 13, per_family
+    assert not any("sha256" in h or "protocol" in h for h in header), header
+    # metrics hold numbers: no sha256 (or other strings) to diff
+    diff = sh([dvc(), "metrics", "diff", "--json", "HEAD"], fresh_repo).stdout
+    for path, changes in json.loads(diff).items():
+        for key, change in changes.items():
+            assert all(isinstance(v, int | float) or v is None for v in change.values()), (path, key)
+    # the sample grids as scored are plots, side by side per experiment in `dvc plots diff`
+    plots = json.loads(sh([dvc(), "plots", "show", "--json"], fresh_repo).stdout)["data"]
+    assert {"reports/eval_grids/dcgan3.png", "reports/eval_grids/cgan1.png"} <= set(plots), sorted(plots)
+
+
 def test_outlier_filtering_and_oversampling_rerun_from_the_outliers_stage(fresh_repo: Path) -> None:
     extra = ["-S", "outliers.fraction=0.1", "-S", "outliers.epochs=1", "-S", "oversample.balance=true"]
     result = sh([dvc(), "exp", "run", "-S", "data=shapes", "-S", "profile=smoke", *extra], fresh_repo)

@@ -162,13 +162,19 @@ def load_featurenet_backbone(path: str | Path) -> FeatureBackbone:
     return FeatureBackbone(model, backbone_info, lambda net, x: net.embed(x))
 
 
-def load_backbone(cfg: EvalConfig, featurenet_file: str | Path) -> FeatureBackbone:
-    """The backbone eval.backbone names (auto resolved), in eval mode."""
+def load_backbone(cfg: EvalConfig, featurenet_file: str | Path | None) -> FeatureBackbone:
+    """The backbone eval.backbone names (auto resolved), in eval mode. featurenet_file None:
+    the caller scores images that are not of the dataset's classes, so featurenet is refused."""
     choice = resolve_backbone(cfg)
     if choice == Backbone.inception:
         return load_inception(cfg).eval()
     if choice == Backbone.cifar_net:
         return load_cifar_net_backbone().eval()
+    if featurenet_file is None:
+        raise UserError(
+            "eval.backbone=featurenet: that classifier knows only data.name's classes; score these "
+            "images with eval.backbone=cifar_net or inception"
+        )
     return load_featurenet_backbone(featurenet_file).eval()
 
 

@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from stages.core.io import read_json
+from stages.core.schema import EvalConfig
+
+
+def scoring_protocol(ref_protocol: dict, backbone_info: Any, n_generated: int, cfg: EvalConfig) -> dict:
+    """What every FID of generated (or degraded) images against the reference depends on:
+    the reference's protocol, the backbone that made the features, the sample count and
+    the KID subsets. Callers add what is theirs (post-processing, classifier, ...)."""
+    return {
+        **{k: v for k, v in ref_protocol.items() if k != "backbone"},
+        "backbone": backbone_info.name,
+        "backbone_weights_sha256": backbone_info.weights_sha256,
+        "backbone_input_size": backbone_info.input_size,
+        "backbone_resize": backbone_info.resize,
+        "backbone_test_accuracy": backbone_info.test_accuracy,
+        "n_generated": n_generated,
+        "kid_subset_size": cfg.kid_subset_size,
+        "kid_subsets": cfg.kid_subsets,
+        "seed": cfg.seed,
+    }
 
 
 def read_scores(metrics_file: Path) -> tuple[dict, dict]:

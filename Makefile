@@ -66,7 +66,10 @@ FAMILY ?= dcgan3
 SEEDS ?= 3
 SEED_LIST = $(shell seq -s, 0 $$(($(SEEDS) - 1)))
 EXTRA_SEEDS = $(shell seq -s, 1 $$(($(SEEDS) - 1)))
-QUEUE_ONE = $(VENV)/bin/dvc exp run --queue --copy-paths $(RAW_CIFAR) --copy-paths $(RAW_MONET) \
+# the raw CIFAR-10 files one by one: the folder itself is in git (its README), and DVC will
+# not copy a folder onto one that exists
+RAW_CIFAR_FILES = $(filter-out $(RAW_CIFAR)/README.md,$(wildcard $(RAW_CIFAR)/*))
+QUEUE_ONE = $(VENV)/bin/dvc exp run --queue $(foreach f,$(RAW_CIFAR_FILES),--copy-paths $(f)) --copy-paths $(RAW_MONET) \
 	-S 'families=[$(FAMILY)]'
 QUEUE = $(QUEUE_ONE) -S 'train.seed=$(SEED_LIST)'
 ablations-queue: setup data

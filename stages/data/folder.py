@@ -17,10 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from stages.core.errors import UserError
+from stages.data.domains import held_out
 from stages.data.readers import (
     IMAGE_SUFFIXES,
     RawDataset,
@@ -49,14 +49,15 @@ def read_folder(raw_dir: str | Path, size: int, test_fraction: float, seed: int)
     if (root / "train").is_dir() and (root / "test").is_dir():
         return _read_class_files(_folder_entries(root), size, f"folders in {root}")
     base = root / "train" if (root / "train").is_dir() else root
-    class_dirs = sorted(d for d in base.iterdir() if d.is_dir() and _images_in(d))
+    in_dirs = {d: _images_in(d) for d in sorted(base.iterdir()) if d.is_dir()}
+    class_dirs = [d for d, files in in_dirs.items() if files]
     loose = _images_in(base)
     if class_dirs and loose:
         raise UserError(
             f"{base}: holds both class folders ({class_dirs[0].name}/, ...) and loose images "
             f"({loose[0].name}, ...); keep one layout"
         )
-    groups = {d.name: _images_in(d) for d in class_dirs} if class_dirs else {root.name: loose}
+    groups = {d.name: in_dirs[d] for d in class_dirs} if class_dirs else {root.name: loose}
     if not any(groups.values()):
         raise UserError(
             f"{base}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder or its class folders"
@@ -70,11 +71,9 @@ def read_folder(raw_dir: str | Path, size: int, test_fraction: float, seed: int)
                 f"{base / name if class_dirs else base}: {len(files)} image; "
                 "a class needs 2 or more (one is held out)"
             )
-        n_test = min(len(files) - 1, max(1, round(len(files) * test_fraction)))
-        order = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed + label)).tolist()
-        held_out = set(order[:n_test])
+        test = set(held_out(len(files), test_fraction, seed + label).tolist())
         for index, path in enumerate(files):
-            images, labels = splits["test" if index in held_out else "train"]
+            images, labels = splits["test" if index in test else "train"]
             images.append(decode_image(path.read_bytes(), str(path), size))
             labels.append(label)
     layout = f"{'class folders' if class_dirs else 'a flat folder'} in {base}, {test_fraction:g} held out"

@@ -123,6 +123,10 @@ def run(cfg: Config, family: str) -> dict:
         "d_loss": summary["d_loss"],
         "g_loss": summary["g_loss"],
         "train_images_per_second": summary["train_images_per_second"],
+        "steps": summary["steps"],
+        # a failed run is scored on its last good weights; the leaderboard says so
+        "steps_done": summary.get("steps_done", summary["steps"]),
+        "failed": summary.get("failed", ""),
         "eval_images_per_second": round(cfg.eval.n_samples / trained["seconds"], 1),
         "precision_untrained": untrained["precision"],
         "recall_untrained": untrained["recall"],

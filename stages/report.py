@@ -20,6 +20,7 @@ from stages.metrics.protocol import protocol_line, read_scores
 # metrics key -> (column title, number format); empty cells where a model has no value
 COLUMNS = {
     "model": ("Model", ""),
+    "status": ("status", ""),
     "arch_family": ("family", ""),
     "params_generator": ("G params", ","),
     "params_discriminator": ("D params", ","),
@@ -46,7 +47,10 @@ def leaderboard(cfg: Config, metrics_dir: Path = paths.METRICS_DIR) -> tuple[str
     rows = []
     for family in cfg.families:
         metrics, protocol = read_scores(metrics_dir / f"{family}.json")
-        rows.append({"model": family, **metrics, "backbone": protocol["backbone"], "_protocol": protocol})
+        row = {"model": family, **metrics, "backbone": protocol["backbone"], "_protocol": protocol}
+        if "failed" in row:  # metrics from before the health checks have no status
+            row["status"] = f"failed at {row['failed']}" if row["failed"] else "ok"
+        rows.append(row)
     table = pd.DataFrame(rows).sort_values(["backbone", "fid"], kind="stable")
     for key in COLUMNS:  # metrics of an older protocol lack the newer columns: empty cells
         if key not in table:

@@ -9,6 +9,10 @@ grid.png (fixed noise, the same z at every run) and set_01..set_10.png, the deck
 row per class, named in a left margin.
 A resumable checkpoint lives in checkpoints/<family>/ (outside DVC's outputs, which DVC
 deletes before a run) and is removed once the run has finished.
+A run that fails (stages.gan.health: non-finite loss or weights, D's loss stuck at 0,
+identical samples) stops with one line naming the family, the step and what happened; the
+stage then writes its outputs from the last good checkpoint, which it keeps, and the summary
+says `failed`, so evaluation and the leaderboard show the family as failed with the reason.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from stages.core.schema import Config, fingerprint, to_plain
 from stages.core.stage import stage_main
 from stages.data.dataset import dataset_fingerprint, load_prepared
 from stages.data.images import save_grid
-from stages.gan.loop import HISTORY_COLUMNS, train_gan
+from stages.gan.loop import HISTORY_COLUMNS, train_gan, training_steps
 from stages.gan.sampling import grid_inputs, is_conditional, sample_images
 from stages.metrics.backbones import load_backbone
 from stages.metrics.reference import load_reference
@@ -101,16 +105,20 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
     write_text(paths.losses_csv(family), history_csv(result.history))
     write_text(paths.fid_curve(family), curve.csv() if curve is not None else "step,fid\n")
 
-    tail = result.history[-max(1, cfg.train.steps // 20) :]  # last 5% of steps: less noisy
+    steps = training_steps(cfg.train, model_cfg)
+    good = result.history[: result.steps_done]
+    tail = good[-max(1, steps // 20) :]  # last 5% of steps: less noisy
     summary = {
         "family": family,
         "arch": model_cfg.arch,
         "arch_family": ARCHITECTURES[model_cfg.arch].family,
         "conditional": ARCHITECTURES[model_cfg.arch].conditional,
-        "steps": cfg.train.steps,
+        "steps": steps,
+        "steps_done": result.steps_done,
+        "failed": result.failure,
         "batch_size": cfg.train.batch_size,
-        "d_loss": round(float(tail[:, 1].mean()), 6),
-        "g_loss": round(float(tail[:, 2].mean()), 6),
+        "d_loss": round(float(tail[:, 1].mean()), 6) if len(tail) else None,
+        "g_loss": round(float(tail[:, 2].mean()), 6) if len(tail) else None,
         "train_seconds": round(result.seconds, 2),
         "train_images_per_second": round(result.images_seen / max(result.seconds, 1e-9), 1),
         "params_generator": count_parameters(result.generator),
@@ -120,13 +128,18 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
         "model": to_plain(model_cfg),
     }
     write_json(paths.train_summary(family), summary)
+    if result.failure:
+        kept = f"; kept {checkpoint}, delete it to start over" if checkpoint.is_file() else ""
+        log.error(
+            "%s: training failed at %s; its outputs hold the last good weights (step %d)%s",
+            family,
+            result.failure,
+            result.steps_done,
+            kept,
+        )
+        return summary
     checkpoint.unlink(missing_ok=True)  # finished: a forced rerun must start afresh
-    log.info(
-        "done: d_loss %.3f g_loss %.3f, %.0f s",
-        summary["d_loss"],
-        summary["g_loss"],
-        result.seconds,
-    )
+    log.info("done: d_loss %.3f g_loss %.3f, %.0f s", summary["d_loss"], summary["g_loss"], result.seconds)
     return summary
 
 

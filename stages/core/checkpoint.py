@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from stages.core.errors import UserError
 from stages.core.io import load_torch, save_torch
 
 log = logging.getLogger("checkpoint")
@@ -34,8 +35,21 @@ class Checkpoint:
         run with other params or data, which is then ignored and later overwritten)."""
         if self.path is None or not self.path.is_file():
             return None
-        state = load_torch(self.path, map_location=map_location)
-        if state.get("fingerprint") != self.fingerprint:
+        try:
+            state = load_torch(self.path, map_location=map_location)
+        except UserError:
+            # truncated (a full disk, a copy cut short) or not ours: loading it another way
+            # (PyTorch's advice: weights_only=False) could run code. Keep it, start over.
+            aside = self.path.with_name(self.path.name + ".unreadable")
+            self.path.replace(aside)
+            log.warning(
+                "%s is unreadable (truncated, or not a checkpoint of this project): "
+                "set aside as %s, starting over",
+                self.path,
+                aside.name,
+            )
+            return None
+        if not isinstance(state, dict) or state.get("fingerprint") != self.fingerprint:
             log.warning("ignoring %s: it belongs to other params or data", self.path)
             return None
         return state

@@ -181,6 +181,9 @@ class OversampleConfig:
 @dataclass
 class TrainConfig:
     steps: int = 3000
+    # > 0: every family trains budget_images / (batch_size x d_steps) steps instead, so each
+    # D sees the same real images whatever its n_critic (the all-families table)
+    budget_images: int = 0
     batch_size: int = 32
     lr_g: float = 2e-4
     lr_d: float = 2e-4
@@ -210,6 +213,10 @@ class TrainConfig:
     num_threads: int = 0  # 0 = every core of the machine (shared among nproc_per_node)
     log_every: int = 10
     checkpoint_every: int = 250
+    # training health: stop when D's loss (bce, hinge, lsgan: >= 0) stays at 0 this many
+    # steps in a row, D has nothing left to teach G; 0 = off. Non-finite losses or weights
+    # and identical samples always stop the run (stages.gan.health).
+    collapse_steps: int = 200
     grid_size: int = 10  # the sample grid is grid_size x grid_size
     # FID of fid_samples samples every fid_every steps (0 = off), in the evaluation's
     # backbone and reference: reports/fid_curve/<family>.csv, drawn by `dvc plots show`.
@@ -470,6 +477,8 @@ def _check_values(cfg: Config, source: str) -> None:
         need(0 <= model.ema_decay < 1, f"models.{name}.ema_decay", model.ema_decay, "in [0, 1) (0 = off)")
     t = cfg.train
     need(t.steps > 0, "train.steps", t.steps, "must be > 0")
+    need(t.budget_images >= 0, "train.budget_images", t.budget_images, "must be >= 0 (0 = train.steps)")
+    need(t.collapse_steps >= 0, "train.collapse_steps", t.collapse_steps, "must be >= 0 (0 = off)")
     need(t.batch_size > 0, "train.batch_size", t.batch_size, "must be > 0")
     need(t.nproc_per_node >= 1, "train.nproc_per_node", t.nproc_per_node, "must be >= 1")
     need(

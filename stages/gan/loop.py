@@ -32,6 +32,7 @@ from stages.core.schema import CutMixMode, LrSchedule, ModelConfig, Optimizer, T
 from stages.data.dataset import BatchSampler, ImageSet
 from stages.gan.augment import DiffAugmented, augment_real, paste_fake
 from stages.gan.cuda_graph import GraphedStep
+from stages.gan.health import TrainingFailed, check_losses, check_samples, check_weights
 from stages.gan.objectives import make_objective
 from stages.models.registry import build_gan
 
@@ -65,6 +66,8 @@ class TrainResult:
     history: torch.Tensor  # (steps, len(HISTORY_COLUMNS)) float64
     seconds: float
     images_seen: int
+    steps_done: int  # the steps behind `generator`: all of them, or the last good checkpoint's
+    failure: str = ""  # why training stopped early (stages.gan.health), "" when it did not
 
 
 class StepMonitor(Protocol):
@@ -90,6 +93,14 @@ def rank_seed(seed: int, stream: int, rank: int) -> int:
     return seed + stream + 1000 * rank
 
 
+def training_steps(train_cfg: TrainConfig, model_cfg: ModelConfig) -> int:
+    """G updates of one run: train.steps, or with train.budget_images > 0 as many as let D
+    see that many real images (d_steps of batch_size per G update)."""
+    if train_cfg.budget_images > 0:
+        return max(1, train_cfg.budget_images // (train_cfg.batch_size * model_cfg.d_steps))
+    return train_cfg.steps
+
+
 def train_gan(
     train_cfg: TrainConfig,
     model_cfg: ModelConfig,
@@ -108,7 +119,12 @@ def train_gan(
     G and D are wrapped in DistributedDataParallel, each rank takes its share of the
     global batch, and rank 0 alone writes the checkpoint. `monitor` runs on rank 0 only, on
     the generator samples are drawn from (the EMA copy when there is one); its seconds are
-    not counted as training time."""
+    not counted as training time.
+
+    A failed run (stages.gan.health: non-finite loss or weights, D's loss stuck at 0,
+    identical samples) stops at once and returns the generator of the last good checkpoint
+    (the initial weights before the first one) with `failure` saying what happened; the
+    checkpoint file is kept, nothing is written from the failed state."""
     ranks = distributed.current()
     if train_cfg.batch_size % ranks.world:
         raise UserError(f"train.batch_size={train_cfg.batch_size} does not split across {ranks.world} ranks")
@@ -134,7 +150,7 @@ def train_gan(
     lr_g, lr_d = model_cfg.lr_g or train_cfg.lr_g, model_cfg.lr_d or train_cfg.lr_d
     opt_g = make_optimizer(generator, lr_g, train_cfg, model_cfg, device, graphed)
     opt_d = make_optimizer(discriminator, lr_d, train_cfg, model_cfg, device, graphed)
-    steps = train_cfg.steps
+    steps = training_steps(train_cfg, model_cfg)
 
     # one shuffled order for all ranks (seeded alike); each takes its slice of every batch
     sampler = BatchSampler(data.to(device), train_cfg.batch_size, train_cfg.seed, ranks.rank, ranks.world)
@@ -166,6 +182,9 @@ def train_gan(
         if monitor is not None and saved.get("monitor") is not None:
             monitor.load_state_dict(saved["monitor"])
         log.info("resuming from %s at step %d of %d", checkpoint, start, steps)
+    sampling = ema if ema is not None else generator  # the generator samples come from
+    # (step, weights) of the last state known to be healthy: what a failed run returns
+    last_good = (start, copy.deepcopy(sampling.state_dict()))
 
     def save_checkpoint(step: int) -> None:
         if checkpoint is None:
@@ -227,6 +246,8 @@ def train_gan(
             history[flushed : flushed + len(values), 1:3] = values
             flushed += len(values)
             pending = []
+            check_losses(history, flushed, model_cfg.loss, train_cfg.collapse_steps)
+            check_weights(flushed, generator=generator, discriminator=discriminator)
 
     bar = tqdm(
         total=steps, initial=start, desc="train", disable=not progress or not ranks.is_main, mininterval=2.0
@@ -274,57 +295,66 @@ def train_gan(
 
     run_step = GraphedStep(train_step, GRAPH_WARMUP_STEPS) if graphed else train_step
     tick = time.perf_counter()
-    with stop_on_sigint() as stop_requested:
-        for step in range(start, steps):
-            factor = lr_factor(train_cfg.lr_schedule, step, steps, train_cfg)
-            history[step] = torch.tensor([step, 0.0, 0.0, lr_g * factor, lr_d * factor], dtype=torch.float64)
-            set_lr(opt_g, lr_g * factor)
-            set_lr(opt_d, lr_d * factor)
-            generator.train()
-            discriminator.train()
-            if train_cfg.compile:
-                # CUDA graphs (reduce_overhead, max_autotune) may reuse last step's outputs' memory
-                torch.compiler.cudagraph_mark_step_begin()
-            d_loss, g_loss = run_step(draw_inputs())
-            if ema is not None:
-                ema_update(ema, generator, ema_decay_at(model_cfg.ema_decay, step))
-            pending.append(torch.stack([d_loss.detach(), g_loss.detach()]))
+    try:
+        with stop_on_sigint() as stop_requested:
+            for step in range(start, steps):
+                factor = lr_factor(train_cfg.lr_schedule, step, steps, train_cfg)
+                row = [step, 0.0, 0.0, lr_g * factor, lr_d * factor]
+                history[step] = torch.tensor(row, dtype=torch.float64)
+                set_lr(opt_g, lr_g * factor)
+                set_lr(opt_d, lr_d * factor)
+                generator.train()
+                discriminator.train()
+                if train_cfg.compile:
+                    # CUDA graphs (reduce_overhead, max_autotune) may reuse last step's outputs' memory
+                    torch.compiler.cudagraph_mark_step_begin()
+                d_loss, g_loss = run_step(draw_inputs())
+                if ema is not None:
+                    ema_update(ema, generator, ema_decay_at(model_cfg.ema_decay, step))
+                pending.append(torch.stack([d_loss.detach(), g_loss.detach()]))
 
-            done = step + 1
-            if monitor is not None and ranks.is_main and (done % monitor.every == 0 or done == steps):
-                paused = time.perf_counter()
-                monitor(done, ema if ema is not None else generator)
-                tick += time.perf_counter() - paused  # not training time
-            at_log = done % train_cfg.log_every == 0 or done == steps
-            if at_log:
-                flush()
-                bar.set_postfix(d_loss=f"{history[step, 1]:.3f}", g_loss=f"{history[step, 2]:.3f}")
-            bar.update(1)
-            # several ranks agree on a Ctrl-C at log steps only: no sync on the others
-            stop = stop_requested.is_set()
-            if ranks.world > 1:
-                stop = at_log and distributed.any_rank(stop, device)
-            interrupted = stop or done == stop_at
-            if interrupted or (done % train_cfg.checkpoint_every == 0 and done < steps):
-                flush()
-                seconds += time.perf_counter() - tick
-                tick = time.perf_counter()
-                save_checkpoint(done)
-            if interrupted:
-                bar.close()
-                # Ctrl-C is honoured at a step boundary, after the checkpoint, so resume is exact.
-                raise (KeyboardInterrupt if stop else Interrupted(f"stopped at {done}"))
-    flush()
+                done = step + 1
+                if monitor is not None and ranks.is_main and (done % monitor.every == 0 or done == steps):
+                    paused = time.perf_counter()
+                    monitor(done, ema if ema is not None else generator)
+                    tick += time.perf_counter() - paused  # not training time
+                at_log = done % train_cfg.log_every == 0 or done == steps
+                if at_log:
+                    flush()
+                    bar.set_postfix(d_loss=f"{history[step, 1]:.3f}", g_loss=f"{history[step, 2]:.3f}")
+                bar.update(1)
+                # several ranks agree on a Ctrl-C at log steps only: no sync on the others
+                stop = stop_requested.is_set()
+                if ranks.world > 1:
+                    stop = at_log and distributed.any_rank(stop, device)
+                interrupted = stop or done == stop_at
+                if interrupted or (done % train_cfg.checkpoint_every == 0 and done < steps):
+                    flush()
+                    check_samples(done, sampling, latent, device)
+                    seconds += time.perf_counter() - tick
+                    tick = time.perf_counter()
+                    save_checkpoint(done)
+                    last_good = (done, copy.deepcopy(sampling.state_dict()))
+                if interrupted:
+                    bar.close()
+                    # Ctrl-C is honoured at a step boundary, after the checkpoint, so resume is exact.
+                    raise (KeyboardInterrupt if stop else Interrupted(f"stopped at {done}"))
+        flush()  # checks the last steps' losses too
+    except TrainingFailed as failed:
+        bar.close()
+        seconds += time.perf_counter() - tick
+        good_step, good_weights = last_good
+        sampling.load_state_dict(good_weights)
+        images_seen = (flushed - start) * train_cfg.batch_size * model_cfg.d_steps
+        return TrainResult(
+            sampling, discriminator, history[:flushed], seconds, images_seen, good_step, str(failed)
+        )
     seconds += time.perf_counter() - tick
     bar.close()
     distributed.share_buffers(*(m for m in (generator, discriminator, ema) if m is not None))
-    non_finite = ~torch.isfinite(history[:, 1:3]).all(dim=1)
-    if non_finite.any():
-        first = int(non_finite.nonzero()[0])
-        log.warning("losses became non-finite at step %d: training diverged", first)
     # real images drawn per second (all ranks), the figure GAN papers and benchmarks quote
     images_seen = steps * train_cfg.batch_size * model_cfg.d_steps
-    return TrainResult(ema if ema is not None else generator, discriminator, history, seconds, images_seen)
+    return TrainResult(sampling, discriminator, history, seconds, images_seen, steps)
 
 
 def use_cuda_graph(train_cfg: TrainConfig, device: torch.device, world: int) -> bool:

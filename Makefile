@@ -10,7 +10,7 @@ RAW_MONET := data/raw/monet
 # stage commands call `python`: the venv's
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup data repro smoke smoke-all cifar-net test test-fast check bench lint clean-checkpoints ablations-queue ablations sample translate
+.PHONY: setup data repro smoke smoke-all table cifar-net test test-fast check bench lint clean-checkpoints ablations-queue ablations sample translate
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -44,6 +44,20 @@ smoke: setup
 
 smoke-all: setup
 	$(VENV)/bin/dvc exp run --temp -S data=shapes -S profile=smoke
+
+# Every family at one equal budget on CIFAR-10 (conf/profile/table.yaml), as an experiment in
+# this workspace, so an interrupted run resumes where it stopped when run again (finished
+# stages are skipped, the family in training resumes from its checkpoint). Then
+# reports/table/ gets the leaderboard, each family's sample grid and the machine and duration
+# of this invocation. `git checkout params.yaml dvc.lock && dvc checkout` returns to the commit.
+table: setup data
+	@start=$$(date +%s); $(VENV)/bin/dvc exp run -S profile=table && \
+	rm -rf reports/table && mkdir -p reports/table && \
+	cp reports/leaderboard.md reports/leaderboard.csv reports/table/ && \
+	for family in $$($(PY) -c "import yaml; print(' '.join(yaml.safe_load(open('params.yaml'))['families']))"); do \
+		mkdir -p reports/table/samples/$$family && cp reports/samples/$$family/grid.png reports/table/samples/$$family/; done && \
+	printf 'machine: %s, %s cores\nseconds of this invocation: %s\n' "$$(lscpu | sed -n 's/^Model name: *//p')" \
+		"$$(nproc)" "$$(( $$(date +%s) - start ))" > reports/table/run.txt && cat reports/table/run.txt
 
 test: setup
 	$(PY) -m pytest

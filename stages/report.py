@@ -30,6 +30,7 @@ COLUMNS = {
     "recall": ("recall", ".3f"),
     "class_accuracy": ("class acc", ".3f"),
     "fid_untrained": ("FID untrained", ".2f"),
+    "steps": ("G steps", ","),
     "d_loss": ("d_loss", ".3f"),
     "g_loss": ("g_loss", ".3f"),
     "train_seconds": ("train s", ".0f"),

@@ -208,3 +208,18 @@ def test_the_health_check_draws_nothing_from_the_training_streams(base_config: C
     assert torch.equal(checked.history, unchecked.history)
     a, b = checked.generator.state_dict(), unchecked.generator.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_table_profile_trains_every_cifar_family_on_the_same_real_images(monkeypatch) -> None:  # noqa: ANN001
+    from stages.core.schema import compose, validate
+    from tests.conftest import REPO
+
+    monkeypatch.chdir(REPO)
+    cfg = validate(compose(["profile=table"]))
+    cifar_sized = sorted(f for f, m in cfg.models.items() if ARCHITECTURES[m.arch].image_size == 32)
+    assert sorted(cfg.families) == cifar_sized and len(cfg.families) == 17
+    seen = {
+        f: training_steps(cfg.train, cfg.models[f]) * cfg.train.batch_size * cfg.models[f].d_steps
+        for f in cfg.families
+    }
+    assert set(seen.values()) == {cfg.train.budget_images}

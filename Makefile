@@ -49,7 +49,8 @@ smoke-all: setup
 # this workspace, so an interrupted run resumes where it stopped when run again (finished
 # stages are skipped, the family in training resumes from its checkpoint). Then
 # reports/table/ gets the leaderboard, each family's sample grid and the machine and duration
-# of this invocation. `git checkout params.yaml dvc.lock && dvc checkout` returns to the commit.
+# of this invocation. `git checkout params.yaml dvc.lock && dvc checkout` returns to the commit
+# (an interrupted `dvc exp run` can leave git on a detached HEAD: `git checkout main` first).
 table: setup data
 	@start=$$(date +%s); $(VENV)/bin/dvc exp run -S profile=table && \
 	rm -rf reports/table && mkdir -p reports/table && \

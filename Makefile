@@ -107,8 +107,11 @@ cifar-net: setup data
 	$(VENV)/bin/dvc repro prepare
 	$(PY) -m stages.train_cifar_net
 
+# PEER: pytorch/examples' dcgan/main.py (the unmodified copy in ../shared/peers/, or your
+# clone's), run beside our Radford DCGAN in the same invocation; PEER= skips it.
+PEER ?= $(wildcard ../shared/peers/pytorch-examples-dcgan/main.py)
 bench: setup
-	$(PY) -m stages.bench
+	$(PY) -m stages.bench $(if $(PEER),--peer $(PEER))
 
 # N images of a trained family for external FID tools: a new folder of PNGs or a .npz
 #   make sample FAMILY=dcgan3 N=10000 OUT=samples/dcgan3

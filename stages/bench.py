@@ -6,15 +6,18 @@
                            [--backbones featurenet inception]
                            [--style-size 256] [--style-iterations 30]
                            [--plain] [--contiguous] [--compile [--compile-mode M]]
-                           [--cuda-graph | --no-cuda-graph] [--no-amp] [--profile]
+                           [--cuda-graph | --no-cuda-graph] [--amp auto|cuda|off] [--profile]
+                           [--peer PATH/TO/pytorch-examples/dcgan/main.py] [--peer-batch-size 64]
 
 Trains each family for --steps steps on random uint8 data of its design size through the
 pipeline's loop (warm-up steps not timed), with the FLOPs of one step counted so the
 rate can be read against the machine's matrix-multiply peak (also measured). Families
 in --reference are also trained by the loop people write by hand (reference_loop) on the
-same machine. --plain, --contiguous, --compile, --cuda-graph and --no-amp flip the loop's
-switches (train.fast_paths, channels_last, compile, compile_mode, cuda_graph, amp) to
-measure what each is worth; --profile
+same machine, and with --peer, pytorch/examples' own dcgan/main.py (unmodified, the path
+to a clone's file) runs beside our 64-px Radford DCGAN in the same invocation. --plain,
+--contiguous, --compile, --cuda-graph and --amp set the loop's switches
+(train.fast_paths, channels_last, compile, compile_mode, cuda_graph, amp) to measure what
+each is worth (--amp auto, the default here: bf16 where this machine has it natively); --profile
 prints where each family's step time goes (torch.profiler, operators by self time). Then the full
 evaluation path: sample N images from a DCGAN 3 generator, extract features with each
 backbone available here and compute FID + KID against reference statistics (an Inception
@@ -31,6 +34,8 @@ import dataclasses
 import json
 import platform
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,9 +45,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from stages.core.device import resolve_device, set_threads
+from stages.core.device import arithmetic, resolve_device, set_threads
 from stages.core.errors import UserError, run_main
-from stages.core.schema import Backbone, CompileMode, Config, Device, EvalConfig, load_params
+from stages.core.schema import Amp, Backbone, CompileMode, Config, Device, EvalConfig, load_params
 from stages.data.dataset import ImageSet
 from stages.data.images import to_signed_unit
 from stages.gan.loop import train_gan
@@ -60,6 +65,8 @@ from stages.models.registry import ARCHITECTURES, build_gan
 WARMUP_STEPS = 5
 BENCH_FAMILIES = ["dcgan3", "cgan1", "wgan_gp", "sngan", "dcgan_radford64"]
 REFERENCE_FAMILIES = ["dcgan3", "dcgan_radford64"]
+PEER_FAMILY = "dcgan_radford64"  # the network pytorch/examples' dcgan/main.py trains
+PEER_IMAGES_PER_EPOCH = 1000  # its --dataset fake: torchvision FakeData's default size
 
 
 def sync(device: torch.device) -> None:
@@ -99,7 +106,7 @@ def gemm_peak_gflops(device: torch.device) -> float:
 def step_gflops(cfg: Config, family: str, data: ImageSet, device: torch.device) -> float | None:
     """GFLOPs of one training step (every D and G update), counted by PyTorch; None where
     the counter cannot follow the step (autograd.grad of a gradient penalty)."""
-    one = dataclasses.replace(cfg.train, steps=1, amp=False, compile=False, cuda_graph=False)
+    one = dataclasses.replace(cfg.train, steps=1, amp=Amp.off, compile=False, cuda_graph=False)
     try:
         with FlopCounterMode(display=False) as counter:
             train_gan(one, cfg.models[family], data, device, progress=False)
@@ -203,6 +210,39 @@ def reference_loop(cfg: Config, family: str, steps: int, device: torch.device) -
     return round(steps * batch / (time.perf_counter() - tick), 1)
 
 
+def peer_dcgan(path: Path, batch: int, device: torch.device, epochs: tuple[int, int] = (1, 3)) -> dict:
+    """Images/s of pytorch/examples' dcgan/main.py itself, run unmodified as its README
+    says (--dataset fake: 1,000 random 64-px images per epoch, --workers 0, on the
+    accelerator with --accel when we use one). It is timed at two epoch counts and the
+    difference taken, so start-up (imports, building the networks) cancels; its own
+    per-epoch sample and checkpoint writes stay in, as a user running it pays them."""
+    if not path.is_file():
+        raise UserError(f"--peer {path}: no such file (pytorch/examples' dcgan/main.py)")
+    seconds = []
+    with tempfile.TemporaryDirectory() as out:
+        for count in epochs:
+            command = [
+                sys.executable, str(path), "--dataset", "fake", "--batchSize", str(batch),
+                "--imageSize", "64", "--niter", str(count), "--workers", "0",
+                "--outf", out, "--manualSeed", "1",
+            ]  # fmt: skip
+            if device.type == "cuda":
+                command.append("--accel")
+            tick = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, cwd=out)
+            seconds.append(time.perf_counter() - tick)
+            if done.returncode:
+                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                raise UserError(f"--peer {path}: exited with {done.returncode}: {last}")
+    images = PEER_IMAGES_PER_EPOCH * (epochs[1] - epochs[0])
+    return {
+        "path": str(path),
+        "batch_size": batch,
+        "epochs_timed": list(epochs),
+        "images_per_second": round(images / (seconds[1] - seconds[0]), 1),
+    }
+
+
 def bench_evaluation(cfg: Config, backbone: FeatureBackbone, count: int, device: torch.device) -> dict:
     """Seconds for FID + KID of `count` images from a DCGAN 3 generator (sampling, feature
     extraction, statistics), against reference statistics of random features."""
@@ -302,7 +342,11 @@ def main(argv: list[str] | None = None) -> None:
         action=argparse.BooleanOptionalAction,
         help="train.cuda_graph (default: as in --params)",
     )
-    parser.add_argument("--no-amp", action="store_true", help="train.amp=false (fp32/TF32)")
+    parser.add_argument(
+        "--amp", default="auto", choices=[a.value for a in Amp], help="train.amp (off: fp32/TF32)"
+    )
+    parser.add_argument("--peer", type=Path, help="pytorch/examples' dcgan/main.py, run beside ours")
+    parser.add_argument("--peer-batch-size", type=int, default=64)
     parser.add_argument("--profile", action="store_true", help="print each family's top operators")
     args = parser.parse_args(argv)
     cfg = load_params(args.params)
@@ -316,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg.train.compile_mode = CompileMode[args.compile_mode]
     if args.cuda_graph is not None:
         cfg.train.cuda_graph = args.cuda_graph
-    cfg.train.amp = not args.no_amp
+    cfg.train.amp = Amp(args.amp)
     on_gpu = device.type == "cuda"
     steps = args.steps or (200 if on_gpu else 20)
     figures: dict = {
@@ -328,14 +372,18 @@ def main(argv: list[str] | None = None) -> None:
             "channels_last": cfg.train.channels_last,
             "compile": cfg.train.compile and cfg.train.compile_mode.name,
             "cuda_graph": cfg.train.cuda_graph and on_gpu,
-            "amp": cfg.train.amp and on_gpu,  # bf16 autocast is CUDA-only
+            "amp": cfg.train.amp.value,
+            "arithmetic": arithmetic(device, cfg.train.amp),
         },
         "gemm_peak_gflops": gemm_peak_gflops(device),
         "train": {},
         "reference_loop_images_per_second": {},
         "eval": {},
     }
-    print(f"float32 matmul peak {figures['gemm_peak_gflops']:.0f} GFLOP/s on {figures['device']}")
+    print(
+        f"float32 matmul peak {figures['gemm_peak_gflops']:.0f} GFLOP/s on {figures['device']}; "
+        f"training in {figures['loop']['arithmetic']} (train.amp={cfg.train.amp.value})"
+    )
     families = list(cfg.models) if args.families == ["all"] else args.families
     for family in families + args.reference:
         if family not in cfg.models:
@@ -357,6 +405,20 @@ def main(argv: list[str] | None = None) -> None:
         ours = figures["train"].get(family, {}).get("train_images_per_second")
         speedup = f", ganrepro {ours / rate:.2f}x" if ours else ""
         print(f"hand-written loop {family:16s} {rate:>9.1f} img/s{speedup}")
+    if args.peer is not None:
+        peer = figures["peer"] = peer_dcgan(args.peer, args.peer_batch_size, device)
+        ours = figures["train"].get(PEER_FAMILY)
+        if ours is None or args.peer_batch_size != args.batch_size:
+            at_batch = dataclasses.replace(cfg.train, batch_size=args.peer_batch_size)
+            ours = bench_training(dataclasses.replace(cfg, train=at_batch), PEER_FAMILY, steps, device)
+        peer["ganrepro_images_per_second"] = ours["train_images_per_second"]
+        peer["ratio"] = round(ours["train_images_per_second"] / peer["images_per_second"], 2)
+        print(
+            f"pytorch/examples dcgan/main.py  {peer['images_per_second']:>9.1f} img/s "
+            f"(64 px, batch {args.peer_batch_size}); ganrepro {PEER_FAMILY} "
+            f"{ours['train_images_per_second']:.1f} img/s in {figures['loop']['arithmetic']}: "
+            f"{peer['ratio']:.2f}x"
+        )
 
     count = args.eval_images or (50000 if on_gpu else 5000)
     backbones = {}

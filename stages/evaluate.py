@@ -123,6 +123,7 @@ def run(cfg: Config, family: str) -> dict:
         "d_loss": summary["d_loss"],
         "g_loss": summary["g_loss"],
         "train_images_per_second": summary["train_images_per_second"],
+        "arithmetic": summary.get("arithmetic", "fp32"),  # of training
         "steps": summary["steps"],
         # a failed run is scored on its last good weights; the leaderboard says so
         "steps_done": summary.get("steps_done", summary["steps"]),

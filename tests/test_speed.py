@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from stages.core.device import autocast_for, claim_gpu
+from stages.core import device as device_module
+from stages.core.device import arithmetic, autocast_for, claim_gpu
 from stages.core.errors import UserError
-from stages.core.schema import Config, LrSchedule, compose, validate
+from stages.core.schema import Amp, Config, LrSchedule, compose, validate
 from stages.data.dataset import BatchSampler, ImageSet
 from stages.gan.loop import Interrupted, train_gan
 from stages.models.layers import UpsampleConv2d, fuse_upsample_convs
@@ -77,11 +78,40 @@ def test_the_device_resident_sampler_splits_each_global_batch_across_ranks() -> 
 
 
 @pytest.mark.filterwarnings("ignore:CUDA is not available")
-def test_bf16_autocast_is_used_on_cuda_only() -> None:
-    assert not isinstance(autocast_for(CPU, amp=True), torch.autocast)
-    on_cuda = autocast_for(torch.device("cuda"), amp=True)
-    assert isinstance(on_cuda, torch.autocast) and on_cuda.fast_dtype == torch.bfloat16
-    assert not isinstance(autocast_for(torch.device("cuda"), amp=False), torch.autocast)
+@pytest.mark.parametrize("native", [False, True])
+def test_train_amp_chooses_bf16_autocast_by_device(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
+    monkeypatch.setattr(device_module, "bf16_native", lambda device: native)
+    cuda = torch.device("cuda")
+    for device, amp, expected in [
+        (CPU, Amp.cuda, False),  # the default: CPU numbers do not depend on the CPU's bf16
+        (CPU, Amp.off, False),
+        (CPU, Amp.auto, native),  # only where bf16 is native: emulated bf16 is slower
+        (cuda, Amp.cuda, True),
+        (cuda, Amp.off, False),
+    ]:
+        context = autocast_for(device, amp)
+        assert isinstance(context, torch.autocast) == expected, (device, amp)
+        assert arithmetic(device, amp) == ("bf16 autocast" if expected else "fp32")
+        if expected:
+            assert context.fast_dtype == torch.bfloat16 and context.device == device.type
+
+
+@pytest.mark.parametrize("family", ["dcgan3", "wgan_gp"])  # BN; the penalty's double backward
+def test_the_loop_trains_under_cpu_bf16_autocast(
+    monkeypatch: pytest.MonkeyPatch, base_config: Config, tiny_shapes: ImageSet, family: str
+) -> None:
+    monkeypatch.setattr(device_module, "bf16_native", lambda device: True)
+    train = dataclasses.replace(base_config.train, steps=6, batch_size=16, log_every=2)
+    runs = {
+        amp: train_gan(
+            dataclasses.replace(train, amp=amp), base_config.models[family], tiny_shapes, CPU, progress=False
+        )
+        for amp in (Amp.off, Amp.auto)
+    }
+    assert runs[Amp.auto].failure == "" and torch.isfinite(runs[Amp.auto].history).all()
+    # the weights stay float32 (autocast casts per op) and the arithmetic did change
+    assert all(p.dtype == torch.float32 for p in runs[Amp.auto].generator.parameters())
+    assert not torch.equal(runs[Amp.auto].history, runs[Amp.off].history)
 
 
 @pytest.mark.parametrize("family", ["dcgan3", "cgan1"])
@@ -130,7 +160,7 @@ def test_the_cuda_graph_step_gives_the_losses_and_lr_of_the_eager_step_and_resum
             base_config.train,
             steps=12,
             batch_size=16,
-            amp=False,
+            amp=Amp.off,
             cuda_graph=graphed,
             lr_schedule=LrSchedule.cosine,
         )
@@ -275,3 +305,32 @@ def test_the_bench_times_inception_with_random_weights_where_the_file_is_absent(
     assert features.shape == (2, 2048)
     assert torch.isfinite(features).all()
     assert "timing only" in backbone.info.name
+
+
+PEER_STAND_IN = """
+import argparse, sys, time
+parser = argparse.ArgumentParser()
+for flag in ("--dataset", "--batchSize", "--imageSize", "--niter", "--workers", "--outf", "--manualSeed"):
+    parser.add_argument(flag)
+args = parser.parse_args()
+if (args.dataset, args.imageSize, args.workers) != ("fake", "64", "0"):
+    sys.exit("not run as its README says")
+if args.batchSize == "13":
+    sys.exit("RuntimeError: out of memory")
+time.sleep(0.3 * int(args.niter))  # 1,000 images per epoch
+"""
+
+
+def test_the_bench_runs_the_peer_script_as_its_readme_says_and_times_two_epochs(tmp_path: Path) -> None:
+    from stages.bench import peer_dcgan
+
+    peer = tmp_path / "main.py"
+    peer.write_text(PEER_STAND_IN)
+    timed = peer_dcgan(peer, 64, CPU)
+    # two epochs more (1 -> 3) take 0.6 s more: 2,000 images / 0.6 s; start-up cancels
+    assert 2000 < timed["images_per_second"] < 3400
+    assert timed["epochs_timed"] == [1, 3] and timed["batch_size"] == 64
+    with pytest.raises(UserError, match=r"--peer .*main.py: exited with 1: RuntimeError: out of memory"):
+        peer_dcgan(peer, 13, CPU)
+    with pytest.raises(UserError, match=r"--peer .*absent.py: no such file"):
+        peer_dcgan(tmp_path / "absent.py", 64, CPU)

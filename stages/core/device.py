@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from stages.core.errors import UserError
-from stages.core.schema import Device
+from stages.core.schema import Amp, Device
 
 log = logging.getLogger("device")
 
@@ -76,9 +76,31 @@ def host_to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     return tensor.to(device)
 
 
-def autocast_for(device: torch.device, amp: bool, cache: bool = True) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when `amp`; nothing elsewhere (CPU bf16 is slower here).
+def bf16_native(device: torch.device) -> bool:
+    """Whether bf16 matrix arithmetic is native here: CUDA, or a CPU with AMX or AVX-512 BF16."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    capability = torch.backends.cpu.get_cpu_capability()
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    return capability == "AVX512" and ("amx_bf16" in flags or "avx512_bf16" in flags)
+
+
+def uses_bf16(device: torch.device, amp: Amp) -> bool:
+    """Whether train.amp puts `device` under bf16 autocast: `cuda` on CUDA only, `auto`
+    also on CPUs with native bf16 (elsewhere CPU bf16 is emulated and slower than fp32)."""
+    if amp == Amp.cuda:
+        return device.type == "cuda"
+    return amp == Amp.auto and bf16_native(device)
+
+
+def arithmetic(device: torch.device, amp: Amp) -> str:
+    """The arithmetic a training run used, for its summary and protocol."""
+    return "bf16 autocast" if uses_bf16(device, amp) else "fp32"
+
+
+def autocast_for(device: torch.device, amp: Amp, cache: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast where `uses_bf16` says so; nothing elsewhere.
     `cache=False` for code captured in a CUDA graph, as PyTorch requires."""
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
+    if uses_bf16(device, amp):
+        return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()

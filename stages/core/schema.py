@@ -76,6 +76,14 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Amp(str, Enum):
+    """Where the training loop runs under bf16 autocast (fp32 elsewhere)."""
+
+    off = "off"
+    cuda = "cuda"  # CUDA only: the same numbers on every CPU
+    auto = "auto"  # CUDA, and CPUs with native bf16 (AMX or AVX-512 BF16): faster there
+
+
 class CompileMode(str, Enum):
     """torch.compile's modes; the names are what a config writes, the values what torch takes."""
 
@@ -197,7 +205,7 @@ class TrainConfig:
     lr_end_factor: float = 0.1
     seed: int = 0
     device: Device = Device.auto
-    amp: bool = True  # bf16 autocast, on CUDA only
+    amp: Amp = Amp.cuda  # bf16 autocast: off, cuda (CUDA only) or auto (also bf16-native CPUs)
     channels_last: bool = True
     # exact re-formulations (upsample+conv as one transposed conv, no weight gradients for
     # D in G's step): the same maths in fewer operations; false = the plain path

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from stages.core.checkpoint import Checkpoint, stop_on_sigint
 from stages.core.device import autocast_for, host_to_device
 from stages.core.io import csv_text
-from stages.core.schema import CycleGanConfig
+from stages.core.schema import Amp, CycleGanConfig
 from stages.cyclegan.translation import save_triptych
 from stages.data.images import channels_first, to_signed_unit
 from stages.models.cyclegan import ImagePool, PatchDiscriminator, ResnetGenerator, default_blocks
@@ -156,7 +156,7 @@ def train_cyclegan(  # noqa: PLR0913, PLR0915
     draws = torch.Generator().manual_seed(cfg.seed)  # batch indices, crops and flips
     # both domains stay on the device as uint8 (a quarter of float32); batches are scaled there
     data_a, data_b = channels_first(images_a).to(device), channels_first(images_b).to(device)
-    autocast = autocast_for(device, cfg.amp)
+    autocast = autocast_for(device, Amp.cuda if cfg.amp else Amp.off)
     rows: list[dict] = []
     step, seconds = 0, 0.0
     sums = torch.zeros(5, device=device)  # read every log_every steps: no sync per step

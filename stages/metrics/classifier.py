@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 from tqdm import tqdm
 
+from stages.core.device import bf16_native
 from stages.core.schema import CifarNetConfig, FeaturenetConfig
 from stages.data.dataset import ImageSet
 from stages.data.images import to_signed_unit
@@ -93,15 +93,6 @@ def random_crop_flip(images: Tensor, pad: int, generator: torch.Generator) -> Te
 
 
 # ---------------------------------------------------------------- the shipped CIFAR-10 classifier
-
-
-def bf16_native(device: torch.device) -> bool:
-    """Whether bf16 matrix arithmetic is native here: CUDA, or a CPU with AMX or AVX-512 BF16."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    capability = torch.backends.cpu.get_cpu_capability()
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    return capability == "AVX512" and ("amx_bf16" in flags or "avx512_bf16" in flags)
 
 
 def translate_batch(padded: Tensor, pad: int, size: int, generator: torch.Generator) -> Tensor:

@@ -81,13 +81,15 @@ def run(cfg: Config, family: str) -> dict:
         info["classes"] if generator.n_classes else None,
     )
 
-    torch.manual_seed(cfg.train.seed)  # the same initial weights the training run started from
-    untrained_generator = build_untrained(info)
-    untrained = score_generator(
-        untrained_generator, latent_dim, backbone, reference, cfg.eval, device, classifier, postprocess
-    )
-
     summary = read_json(paths.train_summary(family))
+    if summary.get("steps_done") == 0:  # failed before its first good checkpoint: the same weights
+        untrained = trained
+    else:
+        torch.manual_seed(cfg.train.seed)  # the same initial weights the training run started from
+        untrained_generator = build_untrained(info)
+        untrained = score_generator(
+            untrained_generator, latent_dim, backbone, reference, cfg.eval, device, classifier, postprocess
+        )
     # what `dvc exp show` / `dvc metrics diff` compare: scores and training time only
     metrics = {
         "fid": trained["fid"],

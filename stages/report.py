@@ -44,13 +44,23 @@ def _cell(value: object, fmt: str) -> str:
     return format(value, fmt) if fmt else str(value)
 
 
+def status(row: dict) -> str:
+    """ok; failed (the health check stopped training, and why); or trained but no better
+    than its own untrained generator, which a partial collapse does without failing a check."""
+    if row["failed"]:
+        return f"failed at {row['failed']}"
+    if row["fid"] >= row["fid_untrained"]:
+        return "did not learn: FID not below untrained"
+    return "ok"
+
+
 def leaderboard(cfg: Config, metrics_dir: Path = paths.METRICS_DIR) -> tuple[str, pd.DataFrame]:
     rows = []
     for family in cfg.families:
         metrics, protocol = read_scores(metrics_dir / f"{family}.json")
         row = {"model": family, **metrics, "backbone": protocol["backbone"], "_protocol": protocol}
         if "failed" in row:  # metrics from before the health checks have no status
-            row["status"] = f"failed at {row['failed']}" if row["failed"] else "ok"
+            row["status"] = status(row)
         rows.append(row)
     table = pd.DataFrame(rows).sort_values(["backbone", "fid"], kind="stable")
     for key in COLUMNS:  # metrics of an older protocol lack the newer columns: empty cells

@@ -15,8 +15,8 @@ from torch import nn
 from stages.core.checkpoint import Checkpoint
 from stages.core.io import load_torch, save_torch
 from stages.core.schema import Config, GanLoss, load_params
-from stages.gan import objectives
-from stages.gan.health import TrainingFailed, check_losses, check_samples, check_weights
+from stages.gan import health, objectives
+from stages.gan.health import CollapseWatch, TrainingFailed, check_losses, check_samples, check_weights
 from stages.gan.loop import training_steps
 from stages.models.registry import ARCHITECTURES, build_gan
 from stages.report import leaderboard
@@ -154,6 +154,47 @@ def test_identical_samples_are_a_failure_and_no_untrained_family_looks_collapsed
         check_samples(1, generator, model.latent_dim, CPU)  # raises, naming nothing else, on a false alarm
 
 
+def test_identical_samples_fail_at_two_checks_in_a_row_or_at_the_last_step() -> None:
+    watch, same, varied = CollapseWatch(), Constant(jitter=0.001), Constant(jitter=0.2)
+    assert not watch.healthy(250, same, 8, CPU, last=False)  # a strike: the run goes on
+    assert watch.healthy(500, varied, 8, CPU, last=False)  # a phase it left: strikes reset
+    assert not watch.healthy(750, same, 8, CPU, last=False)
+    with pytest.raises(TrainingFailed, match=r"step 1000: samples nearly identical .* at 2 checks in a row"):
+        watch.healthy(1000, same, 8, CPU, last=False)
+    with pytest.raises(TrainingFailed, match=r"step 1000: samples nearly identical .* at the last step"):
+        CollapseWatch().healthy(1000, same, 8, CPU, last=True)
+
+
+def test_a_strike_writes_no_checkpoint_and_a_second_fails_with_the_last_good_weights(
+    base_config: Config,
+    tiny_shapes,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from stages.gan.loop import train_gan
+
+    def collapsed_at_4_and_6(step: int, *args: object) -> None:
+        if step in (4, 6):
+            raise TrainingFailed(step, "samples nearly identical")
+
+    monkeypatch.setattr(health, "check_samples", collapsed_at_4_and_6)
+    train = dataclasses.replace(base_config.train, steps=10, batch_size=16, log_every=2, checkpoint_every=2)
+    seen: list[int] = []
+    saving = Checkpoint.save
+    monkeypatch.setattr(
+        Checkpoint, "save", lambda self, state: (seen.append(state["step"]), saving(self, state))
+    )
+    result = train_gan(
+        train, base_config.models["dcgan3"], tiny_shapes, CPU, tmp_path / "last.pt", "fp", progress=False
+    )
+    assert result.failure == "step 6: samples nearly identical at 2 checks in a row"
+    assert seen == [2] and result.steps_done == 2  # nothing written at the strike (step 4)
+    on_disk = load_torch(tmp_path / "last.pt")
+    assert on_disk["step"] == 2
+    mine = result.generator.state_dict()
+    assert all(torch.equal(mine[k], on_disk["generator"][k]) for k in mine)
+
+
 @pytest.mark.parametrize("kind", ["truncated", "foreign"])
 def test_an_unreadable_checkpoint_is_set_aside_and_the_run_starts_over(
     tmp_path: Path, kind: str, caplog: pytest.LogCaptureFixture
@@ -182,15 +223,20 @@ def test_an_image_budget_gives_every_family_the_same_real_images(base_config: Co
 
 
 def test_the_leaderboard_shows_a_failed_family_with_its_reason(base_config: Config, tmp_path: Path) -> None:
-    write_metrics(tmp_path, "dcgan3", fid=20.0, accuracy=None)
-    write_metrics(tmp_path, "dcgan2", fid=90.0, accuracy=None)
-    for family, failed in (("dcgan3", ""), ("dcgan2", "step 14: D loss is nan")):
+    # write_metrics gives every family an untrained FID of 99
+    for family, fid, failed in (
+        ("dcgan3", 20.0, ""),
+        ("dcgan2", 90.0, "step 14: D loss is nan"),
+        ("dcgan5", 130.0, ""),  # trained, no check failed, and worse than untrained
+    ):
+        write_metrics(tmp_path, family, fid=fid, accuracy=None)
         path = tmp_path / f"{family}.json"
         path.write_text(json.dumps({**json.loads(path.read_text()), "failed": failed}))
-    cfg = dataclasses.replace(base_config, families=["dcgan3", "dcgan2"])
+    cfg = dataclasses.replace(base_config, families=["dcgan3", "dcgan2", "dcgan5"])
     markdown, _ = leaderboard(cfg, tmp_path)
     rows = {line.split("|")[1].strip(): line for line in markdown.splitlines() if line.startswith("| dcgan")}
     assert "| ok " in rows["dcgan3"] and "| failed at step 14: D loss is nan " in rows["dcgan2"]
+    assert "| did not learn: FID not below untrained " in rows["dcgan5"]
 
 
 def test_the_health_check_draws_nothing_from_the_training_streams(base_config: Config, tiny_shapes) -> None:  # noqa: ANN001

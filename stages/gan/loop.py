@@ -32,7 +32,7 @@ from stages.core.schema import CutMixMode, LrSchedule, ModelConfig, Optimizer, T
 from stages.data.dataset import BatchSampler, ImageSet
 from stages.gan.augment import DiffAugmented, augment_real, paste_fake
 from stages.gan.cuda_graph import GraphedStep
-from stages.gan.health import TrainingFailed, check_losses, check_samples, check_weights
+from stages.gan.health import CollapseWatch, TrainingFailed, check_losses, check_weights
 from stages.gan.objectives import make_objective
 from stages.models.registry import build_gan
 
@@ -122,9 +122,10 @@ def train_gan(
     not counted as training time.
 
     A failed run (stages.gan.health: non-finite loss or weights, D's loss stuck at 0,
-    identical samples) stops at once and returns the generator of the last good checkpoint
-    (the initial weights before the first one) with `failure` saying what happened; the
-    checkpoint file is kept, nothing is written from the failed state."""
+    identical samples at two checks in a row or at the last step) stops at once and returns
+    the generator of the last good checkpoint (the initial weights before the first one)
+    with `failure` saying what happened; the checkpoint file is kept, nothing is written
+    from a failed or suspect state."""
     ranks = distributed.current()
     if train_cfg.batch_size % ranks.world:
         raise UserError(f"train.batch_size={train_cfg.batch_size} does not split across {ranks.world} ranks")
@@ -185,6 +186,7 @@ def train_gan(
     sampling = ema if ema is not None else generator  # the generator samples come from
     # (step, weights) of the last state known to be healthy: what a failed run returns
     last_good = (start, copy.deepcopy(sampling.state_dict()))
+    collapse = CollapseWatch()
 
     def save_checkpoint(step: int) -> None:
         if checkpoint is None:
@@ -330,16 +332,18 @@ def train_gan(
                 interrupted = stop or done == stop_at
                 if interrupted or (done % train_cfg.checkpoint_every == 0 and done < steps):
                     flush()
-                    check_samples(done, sampling, latent, device)
+                    healthy = collapse.healthy(done, sampling, latent, device, last=False)
                     seconds += time.perf_counter() - tick
                     tick = time.perf_counter()
-                    save_checkpoint(done)
-                    last_good = (done, copy.deepcopy(sampling.state_dict()))
+                    if healthy:  # after a strike the file on disk stays the last good state
+                        save_checkpoint(done)
+                        last_good = (done, copy.deepcopy(sampling.state_dict()))
                 if interrupted:
                     bar.close()
                     # Ctrl-C is honoured at a step boundary, after the checkpoint, so resume is exact.
                     raise (KeyboardInterrupt if stop else Interrupted(f"stopped at {done}"))
         flush()  # checks the last steps' losses too
+        collapse.healthy(steps, sampling, latent, device, last=True)
     except TrainingFailed as failed:
         bar.close()
         seconds += time.perf_counter() - tick

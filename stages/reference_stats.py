@@ -17,7 +17,6 @@ import torch
 
 from stages.core import paths
 from stages.core.device import resolve_device, set_threads
-from stages.core.errors import UserError
 from stages.core.io import atomic_path, write_json
 from stages.core.schema import Config
 from stages.core.stage import stage_main
@@ -37,9 +36,13 @@ def run(cfg: Config) -> dict:
     split = cfg.eval.reference_split.value
     data = load_prepared(paths.prepared_dir(cfg.data.name), split)
     count = len(data) if cfg.eval.n_reference == 0 else min(cfg.eval.n_reference, len(data))
-    if count < cfg.eval.kid_subset_size:
-        raise UserError(
-            f"eval.kid_subset_size={cfg.eval.kid_subset_size} exceeds the {count} reference images"
+    if count < cfg.eval.kid_subset_size:  # a small dataset of one's own: smaller KID subsets
+        log.warning(
+            "eval.kid_subset_size=%d exceeds the %d reference images: KID uses subsets of %d "
+            "(the protocol says so)",
+            cfg.eval.kid_subset_size,
+            count,
+            count,
         )
     # A seeded subset (sorted, so it reads the arrays in order) when n_reference < split size.
     chosen = (

@@ -21,7 +21,10 @@ def scoring_protocol(ref_protocol: dict, backbone_info: Any, n_generated: int, c
         "backbone_resize": backbone_info.resize,
         "backbone_test_accuracy": backbone_info.test_accuracy,
         "n_generated": n_generated,
-        "kid_subset_size": cfg.kid_subset_size,
+        # as scored: feature_scores shrinks subsets to the smaller side
+        "kid_subset_size": min(
+            cfg.kid_subset_size, n_generated, ref_protocol.get("n_kid_reference", n_generated)
+        ),
         "kid_subsets": cfg.kid_subsets,
         "seed": cfg.seed,
     }

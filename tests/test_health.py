@@ -89,6 +89,34 @@ def test_a_failure_before_the_first_checkpoint_keeps_the_initial_weights(
     assert all(torch.equal(mine[k], v) for k, v in initial.state_dict().items())
 
 
+def test_a_family_failed_before_its_first_checkpoint_is_scored_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stages import evaluate, train
+
+    overrides = [
+        "data=shapes",
+        "data.n_train=1000",
+        "data.n_test=200",
+        "train.steps=30",
+        "train.batch_size=16",
+    ]
+    more = ["train.checkpoint_every=10", "train.log_every=2", "train.fid_every=0", "train.num_threads=1"]
+    scoring = ["eval.n_samples=100", "eval.kid_subset_size=50", "featurenet.min_accuracy=0.3"]
+    work = write_params(tmp_path, [*overrides, *more, *scoring], monkeypatch)
+    for stage in ("prepare", "featurenet", "reference_stats", "outliers", "trainset"):
+        assert run_stage(work, stage).returncode == 0
+    monkeypatch.chdir(work)
+    poison_d_loss_from_call(monkeypatch, first_bad_call=3)
+    assert train.run(load_params("params.yaml"), "dcgan3", progress=False)["steps_done"] == 0
+    calls = []
+    real_score = evaluate.score_generator
+    monkeypatch.setattr(evaluate, "score_generator", lambda *a, **k: calls.append(1) or real_score(*a, **k))
+    evaluate.run(load_params("params.yaml"), "dcgan3")
+    metrics = json.loads((work / "reports/metrics/dcgan3.json").read_text())
+    assert len(calls) == 1 and metrics["fid"] == metrics["fid_untrained"]
+
+
 def history_of(d_losses: list[float]) -> torch.Tensor:
     history = torch.zeros(len(d_losses), 5, dtype=torch.float64)
     history[:, 0] = torch.arange(len(d_losses))

@@ -62,9 +62,7 @@ def run(cfg: Config, family: str) -> dict:
     generator, info = load_generator(paths.generator_path(family))
     # A classifier of the dataset's classes, whatever the FID backbone: its softmax gives the
     # classifier score, and it says whether a generated "cat" classifies as a cat.
-    classifier, classifier_name, classifier_sha256 = load_scoring_classifier(
-        info["classes"], paths.featurenet_path(cfg.data.name)
-    )
+    classifier = load_scoring_classifier(info["classes"], paths.featurenet_path(cfg.data.name), backbone)
     classifier = None if classifier is None else classifier.to(device)
     postprocess, postprocess_name = sharpening(cfg.eval)
     log.info("scoring %s: %d samples, backbone %s", family, cfg.eval.n_samples, backbone.info.name)
@@ -114,8 +112,8 @@ def run(cfg: Config, family: str) -> dict:
         "n_manifold_reference": len(reference["kid_features"]),
         "precision_recall_k": PRECISION_RECALL_K,
         "density_coverage_k": DENSITY_COVERAGE_K,
-        "classifier": classifier_name,
-        "classifier_weights_sha256": classifier_sha256,
+        "classifier": "none" if classifier is None else classifier.name,
+        "classifier_weights_sha256": "" if classifier is None else classifier.weights_sha256,
     }
     run_facts = {
         "arch": summary["arch"],

@@ -63,3 +63,22 @@ def test_intra_class_fid_sees_samples_drawn_for_the_wrong_class() -> None:
     wrong = intra_class_fid(real, labels, fake, (labels + 1) % 3)  # every sample under another label
     assert right < 0.2 < 10 < wrong
     assert not math.isnan(right)
+
+
+def test_the_shipped_classifier_scores_from_the_features_already_extracted() -> None:
+    """With cifar_net as the backbone, the classifier score's logits come from its last layer
+    on the extracted features: the same logits as a second full pass, without that pass."""
+    from stages.data.readers import CIFAR10_CLASSES
+    from stages.metrics.backbones import checked_cifar_net, load_cifar_net_backbone, load_scoring_classifier
+    from stages.metrics.features import batch_features
+
+    backbone = load_cifar_net_backbone().eval()
+    classifier = load_scoring_classifier(list(CIFAR10_CLASSES), "no featurenet here", backbone)
+    assert classifier.on_features and classifier.network is backbone.network
+    images = torch.randint(
+        0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+    from_features = classifier.logits(images, batch_features(backbone, images))
+    full_pass = checked_cifar_net()[0].double()(images).float()
+    torch.testing.assert_close(from_features, full_pass, rtol=1e-5, atol=1e-5)
+    assert from_features.std(dim=0).max() > 1e-3  # logits that vary with the image, not a constant

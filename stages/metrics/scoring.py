@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from stages.core.io import csv_text
 from stages.core.schema import EvalConfig
 from stages.gan.sampling import generated_batches
-from stages.metrics.backbones import FeatureBackbone
+from stages.metrics.backbones import FeatureBackbone, ScoringClassifier
 from stages.metrics.features import batch_features
 from stages.metrics.fid import fid, fid_from_reference, kid
 from stages.metrics.manifold import classifier_score, density_coverage, precision_recall
@@ -29,7 +29,7 @@ def score_generator(  # noqa: PLR0913
     reference: dict,
     cfg: EvalConfig,
     device: torch.device,
-    classifier: nn.Module | None = None,
+    classifier: ScoringClassifier | None = None,
     postprocess: Callable[[Tensor], Tensor] | None = None,
 ) -> dict:
     """Scores of `cfg.n_samples` seeded samples against the cached reference: FID, KID,
@@ -46,7 +46,7 @@ def score_generator(  # noqa: PLR0913
     for images, labels in batches:
         features.append(batch_features(backbone, images))
         if classifier is not None:
-            logits.append(classifier(images).float().cpu())
+            logits.append(classifier.logits(images, features[-1]))
         if labels is not None:
             sample_labels.append(labels)
     features = torch.cat(features)

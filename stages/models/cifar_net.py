@@ -81,7 +81,11 @@ class CifarNet(nn.Module):
 
     def logits(self, x: Tensor) -> Tensor:
         """Standardised images -> class logits."""
-        return self.classifier(self.features(x)) * LOGIT_SCALE
+        return self.head(self.features(x))
+
+    def head(self, features: Tensor) -> Tensor:
+        """Pooled (N, 256) features -> class logits."""
+        return self.classifier(features) * LOGIT_SCALE
 
     @torch.no_grad()
     def init_whitening(self, standardised: Tensor, eps: float = 5e-4) -> None:

@@ -54,11 +54,14 @@ smoke-all: setup
 table: setup data
 	@start=$$(date +%s); $(VENV)/bin/dvc exp run -S profile=table && \
 	rm -rf reports/table && mkdir -p reports/table && \
-	cp reports/leaderboard.md reports/leaderboard.csv reports/table/ && \
+	sed 's| (10 more grids of 100 in samples/[a-z0-9_]*/)||' reports/leaderboard.md > reports/table/leaderboard.md && \
+	cp reports/leaderboard.csv reports/table/ && \
 	for family in $$($(PY) -c "import yaml; print(' '.join(yaml.safe_load(open('params.yaml'))['families']))"); do \
 		mkdir -p reports/table/samples/$$family && cp reports/samples/$$family/grid.png reports/table/samples/$$family/; done && \
-	printf 'machine: %s, %s cores\nseconds of this invocation: %s\n' "$$(lscpu | sed -n 's/^Model name: *//p')" \
-		"$$(nproc)" "$$(( $$(date +%s) - start ))" > reports/table/run.txt && cat reports/table/run.txt
+	printf 'machine: %s, %s cores, with %s\ncommit: %s\nseconds of this invocation: %s\n' \
+		"$$(lscpu | sed -n 's/^Model name: *//p')" "$$(nproc)" \
+		"$$(grep -o -w 'avx2\|avx512f\|avx512_bf16\|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')" \
+		"$$(git rev-parse --short HEAD)" "$$(( $$(date +%s) - start ))" > reports/table/run.txt && cat reports/table/run.txt
 
 test: setup
 	$(PY) -m pytest

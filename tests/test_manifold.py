@@ -8,6 +8,9 @@ import math
 import pytest
 import torch
 
+from stages.data.readers import CIFAR10_CLASSES
+from stages.metrics.backbones import checked_cifar_net, load_cifar_net_backbone, load_scoring_classifier
+from stages.metrics.features import batch_features
 from stages.metrics.manifold import classifier_score, density_coverage, precision_recall
 from stages.metrics.scoring import intra_class_fid
 
@@ -68,10 +71,6 @@ def test_intra_class_fid_sees_samples_drawn_for_the_wrong_class() -> None:
 def test_the_shipped_classifier_scores_from_the_features_already_extracted() -> None:
     """With cifar_net as the backbone, the classifier score's logits come from its last layer
     on the extracted features: the same logits as a second full pass, without that pass."""
-    from stages.data.readers import CIFAR10_CLASSES
-    from stages.metrics.backbones import checked_cifar_net, load_cifar_net_backbone, load_scoring_classifier
-    from stages.metrics.features import batch_features
-
     backbone = load_cifar_net_backbone().eval()
     classifier = load_scoring_classifier(list(CIFAR10_CLASSES), "no featurenet here", backbone)
     assert classifier.on_features and classifier.network is backbone.network

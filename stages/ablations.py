@@ -159,7 +159,9 @@ def ablation_runs(show: list[dict], rev: str | None = None) -> tuple[list[dict],
         for family, metrics in sorted(_family_metrics(data).items()):
             if family not in (params.get("families") or []):
                 continue  # a metrics file left from another family list
-            base = base_metrics.get(family)
+            # a family the commit does not train (FAMILY= another one): its baseline seeds are
+            # experiments, and the protocol to match is the commit's, the same for every family
+            base = base_metrics.get(family) or next(iter(base_metrics.values()), None)
             same = base is not None and comparable(metrics.get("protocol", {}), base.get("protocol", {}))
             runs.append(
                 {
@@ -172,6 +174,9 @@ def ablation_runs(show: list[dict], rev: str | None = None) -> tuple[list[dict],
                 }
             )
     protocols = {family: m["protocol"] for family, m in base_metrics.items() if "protocol" in m}
+    for family in {run["family"] for run in runs if run.get("family")} - set(protocols):
+        protocols[family] = next(iter(protocols.values()), None)
+    protocols = {family: protocol for family, protocol in protocols.items() if protocol}
     return runs, protocols, baseline["rev"]
 
 

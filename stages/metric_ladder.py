@@ -6,6 +6,8 @@ Scores known degradations of held-out real images (noise, blur, lower resolution
 a colour cast, dropped classes) and the untrained DCGAN 3 exactly as `evaluate` scores a
 generator (same backbone, reference statistics, sample count and seed), and writes
 reports/metric_ladder.md (a table, worst last) and reports/metric_ladder.json.
+`ladder.rungs=core` (the CPU profile) scores 7 of the 16 rungs; a rung's scores do not
+depend on which others ran.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from stages.core.stage import stage_main
 from stages.data.dataset import load_prepared
 from stages.metrics.backbones import FeatureBackbone, load_backbone
 from stages.metrics.features import extract_features
-from stages.metrics.ladder import RUNGS, rung_images
+from stages.metrics.ladder import RUNGS, rung_images, rung_names
 from stages.metrics.protocol import protocol_line, scoring_protocol
 from stages.metrics.reference import load_reference
 from stages.metrics.scoring import feature_scores
@@ -46,7 +48,8 @@ def ladder_scores(  # noqa: PLR0913
     uint8 images that the reference never saw, in a seeded random order."""
     count = min(cfg.eval.n_samples, len(held_out))
     rows = []
-    for name, (kind, _) in RUNGS.items():
+    for name in rung_names(cfg.ladder.rungs):
+        kind = RUNGS[name][0]
         images = rung_images(name, held_out, labels, count, cfg.eval.seed)
         features = extract_features(backbone, images.split(cfg.eval.batch_size), device)
         rows.append(

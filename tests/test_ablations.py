@@ -125,6 +125,28 @@ def test_a_condition_is_one_row_over_its_seeds_with_a_welch_interval_and_a_verdi
     assert rows[("(queued: no metrics)", "")].n == 0
 
 
+def test_a_family_the_commit_does_not_train_is_compared_with_its_own_baseline_seeds() -> None:
+    # the commit trains sngan (the CPU default); `make ablations-queue FAMILY=dcgan3` queued
+    # dcgan3's baseline seeds 0-2 and a condition, each with families=[dcgan3]
+    commit = data(params(families=["sngan"]), {"sngan": 250.0})
+    runs = [
+        experiment(f"base-s{s}", data(params(seed=s, families=DCGAN3), {"dcgan3": f}))
+        for s, f in ((0, 320.0), (1, 335.0), (2, 323.0))
+    ]
+    runs += [
+        experiment(f"da-s{s}", data(params(diffaugment="color", seed=s, families=DCGAN3), {"dcgan3": f}))
+        for s, f in ((0, 258.0), (1, 250.0), (2, 265.0))
+    ]
+    show = [{"rev": "abcdef1234567890", "name": "main", "data": commit, "error": None, "experiments": runs}]
+    table, protocols, _ = ablation_table(show)
+    rows = {(r.condition, r.family): r for r in table.itertuples()}
+    assert rows[("(none)", "dcgan3")].n == 3 and rows[("(none)", "sngan")].n == 1
+    augmented = rows[("train.diffaugment=color", "dcgan3")]
+    assert augmented.delta_fid == pytest.approx((258 + 250 + 265 - 320 - 335 - 323) / 3)
+    assert augmented.verdict == "better"
+    assert set(protocols) == {"sngan", "dcgan3"}  # the markdown names dcgan3's protocol too
+
+
 def test_welch_interval_and_verdicts() -> None:
     low, high = welch_interval([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
     assert low < 0 < high and low == pytest.approx(-high)

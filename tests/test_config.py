@@ -108,6 +108,8 @@ def test_unknown_architecture_lists_the_known_ones(monkeypatch: pytest.MonkeyPat
         ("wgan_gp", "beta2", 1.5, r"models\.wgan_gp\.beta2=1\.5 is invalid"),
         ("wgan1", "optimizer", "sgd", r"models\.wgan1\.optimizer"),
         ("wgan1", "loss", "wasserstein_typo", r"models\.wgan1\.loss"),
+        ("sngan", "steps", 0, r"models\.sngan\.steps=0 is invalid: must be > 0"),
+        ("sngan", "diffaugment", "color,blur", r"models\.sngan\.diffaugment='color,blur' is invalid"),
     ],
 )
 def test_bad_family_settings_are_rejected(family, key, value, pattern, monkeypatch) -> None:  # noqa: ANN001

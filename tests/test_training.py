@@ -15,11 +15,13 @@ from stages.data.dataset import BatchSampler, ImageSet
 from stages.gan.loop import (
     Interrupted,
     clip_weights,
+    diffaugment_policy,
     ema_decay_at,
     ema_update,
     lr_factor,
     make_optimizer,
     train_gan,
+    training_steps,
 )
 from stages.gan.objectives import WassersteinGP, gradient_penalty
 from stages.models.registry import ARCHITECTURES
@@ -244,6 +246,23 @@ def test_each_improvement_trains_and_changes_the_run(
     improved = train_gan(dataclasses.replace(train, **options), model, tiny_shapes, CPU, progress=False)
     assert torch.isfinite(improved.history).all()
     assert not torch.equal(baseline.history[:, 1:3], improved.history[:, 1:3])  # it acted
+
+
+def test_a_family_s_own_steps_and_diffaugment_replace_the_shared_ones(
+    base_config: Config, tiny_shapes: ImageSet
+) -> None:
+    train, model = small_run(base_config, steps=3)
+    own = dataclasses.replace(model, steps=5, diffaugment="color,translation")
+    assert training_steps(train, model) == 3 and training_steps(train, own) == 5
+    # an equal-images budget (the all-families table) still sets every family's steps
+    assert training_steps(dataclasses.replace(train, budget_images=64), own) == 64 // train.batch_size
+    shared = dataclasses.replace(train, diffaugment="color,translation")
+    assert diffaugment_policy(train, own) == "color,translation"
+    assert diffaugment_policy(shared, dataclasses.replace(model, diffaugment="")) == ""  # off for it
+    by_family = train_gan(train, own, tiny_shapes, CPU, progress=False)
+    by_train = train_gan(dataclasses.replace(shared, steps=5), model, tiny_shapes, CPU, progress=False)
+    assert by_family.steps_done == 5
+    assert torch.equal(by_family.history, by_train.history)  # the same run, configured either way
 
 
 def test_a_run_with_every_improvement_resumes_to_the_same_weights(

@@ -98,6 +98,11 @@ class Split(str, Enum):
     test = "test"
 
 
+class LadderRungs(str, Enum):
+    full = "full"  # every rung of stages.metrics.ladder.RUNGS (16)
+    core = "core"  # the 7 that the README's reading of a FID and the tested orders rest on
+
+
 @dataclass
 class DataConfig:
     name: str = "cifar10"
@@ -255,6 +260,11 @@ class ModelConfig:
     gp_weight: float = 10.0  # lambda of the gradient penalty (loss wasserstein_gp)
     # G keeps an exponential moving average of its weights for sampling; 0 = off
     ema_decay: float = 0.0
+    # None = train.steps / train.diffaugment. A profile's own budget and augmentation for its
+    # default family, so that other families' runs (the ablations) keep the shared ones.
+    # train.budget_images > 0 still sets every family's steps (equal budgets win).
+    steps: Optional[int] = None  # noqa: UP045
+    diffaugment: Optional[str] = None  # noqa: UP045
 
 
 @dataclass
@@ -405,6 +415,14 @@ class ExportConfig:
 
 
 @dataclass
+class LadderConfig:
+    """The calibration ladder (stage metric_ladder): which rungs it scores. Each rung costs
+    as much as one evaluation (n_samples images through the backbone)."""
+
+    rungs: LadderRungs = LadderRungs.full
+
+
+@dataclass
 class Config:
     profile: str = "cpu"
     families: list[str] = field(default_factory=lambda: ["dcgan3"])
@@ -417,6 +435,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     models: dict[str, ModelConfig] = field(default_factory=dict)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    ladder: LadderConfig = field(default_factory=LadderConfig)
     style: StyleConfig = field(default_factory=StyleConfig)
     domains: DomainsConfig = field(default_factory=DomainsConfig)
     cyclegan: CycleGanConfig = field(default_factory=CycleGanConfig)
@@ -468,6 +487,7 @@ def _check_values(cfg: Config, source: str) -> None:
         )
         need(model.latent_dim > 0, f"models.{name}.latent_dim", model.latent_dim, "must be > 0")
         need(model.d_steps >= 1, f"models.{name}.d_steps", model.d_steps, "must be >= 1")
+        need(model.steps is None or model.steps > 0, f"models.{name}.steps", model.steps, "must be > 0")
         need(
             model.width == 0 or (model.width > 0 and ARCHITECTURES[model.arch].has_width),
             f"models.{name}.width",
@@ -510,13 +530,16 @@ def _check_values(cfg: Config, source: str) -> None:
     need(t.checkpoint_every > 0, "train.checkpoint_every", t.checkpoint_every, "must be > 0")
     need(t.fid_every >= 0, "train.fid_every", t.fid_every, "must be >= 0 (0 = no FID curve)")
     need(t.fid_samples >= 2, "train.fid_samples", t.fid_samples, "must be >= 2")
-    ops = [op.strip() for op in t.diffaugment.split(",") if op.strip()]
-    need(
-        all(op in DIFFAUGMENT_OPS for op in ops),
-        "train.diffaugment",
-        t.diffaugment,
-        f"comma-separated ops from {', '.join(DIFFAUGMENT_OPS)} (or empty)",
-    )
+    policies = {"train.diffaugment": t.diffaugment}
+    policies |= {f"models.{n}.diffaugment": m.diffaugment for n, m in cfg.models.items() if m.diffaugment}
+    for key, policy in policies.items():
+        ops = [op.strip() for op in policy.split(",") if op.strip()]
+        need(
+            all(op in DIFFAUGMENT_OPS for op in ops),
+            key,
+            policy,
+            f"comma-separated ops from {', '.join(DIFFAUGMENT_OPS)} (or empty)",
+        )
     need(0 <= t.cutmix <= 1, "train.cutmix", t.cutmix, "a probability in [0, 1]")
     e = cfg.eval
     need(e.n_samples >= 2, "eval.n_samples", e.n_samples, "must be >= 2")

@@ -94,11 +94,17 @@ def rank_seed(seed: int, stream: int, rank: int) -> int:
 
 
 def training_steps(train_cfg: TrainConfig, model_cfg: ModelConfig) -> int:
-    """G updates of one run: train.steps, or with train.budget_images > 0 as many as let D
-    see that many real images (d_steps of batch_size per G update)."""
+    """G updates of one run: the model's steps or train.steps, or with train.budget_images > 0
+    as many as let D see that many real images (d_steps of batch_size per G update)."""
     if train_cfg.budget_images > 0:
         return max(1, train_cfg.budget_images // (train_cfg.batch_size * model_cfg.d_steps))
-    return train_cfg.steps
+    return train_cfg.steps if model_cfg.steps is None else model_cfg.steps
+
+
+def diffaugment_policy(train_cfg: TrainConfig, model_cfg: ModelConfig) -> str:
+    """The DiffAugment ops of one run: the model's own, else train.diffaugment ("" = off)."""
+    policy = train_cfg.diffaugment if model_cfg.diffaugment is None else model_cfg.diffaugment
+    return policy.strip()
 
 
 def train_gan(
@@ -147,7 +153,7 @@ def train_gan(
     # the copy of G that samples are drawn from when model.ema_decay > 0
     ema = copy.deepcopy(generator).requires_grad_(False) if model_cfg.ema_decay > 0 else None
     objective = make_objective(model_cfg)
-    graphed = use_cuda_graph(train_cfg, device, ranks.world)
+    graphed = use_cuda_graph(train_cfg, model_cfg, device, ranks.world)
     lr_g, lr_d = model_cfg.lr_g or train_cfg.lr_g, model_cfg.lr_d or train_cfg.lr_d
     opt_g = make_optimizer(generator, lr_g, train_cfg, model_cfg, device, graphed)
     opt_d = make_optimizer(discriminator, lr_d, train_cfg, model_cfg, device, graphed)
@@ -227,11 +233,11 @@ def train_gan(
         ids = [device.index] if device.type == "cuda" else None
         g_run = DistributedDataParallel(g_run, device_ids=ids)
         d_run = DistributedDataParallel(d_run, device_ids=ids)
-    # what the objective sees as D: behind DiffAugment when train.diffaugment names ops
+    # what the objective sees as D: behind DiffAugment when the run's policy names ops
     critic_d, critic_g = d_run, d_bare
-    if train_cfg.diffaugment.strip():
-        critic_d = DiffAugmented(d_run, train_cfg.diffaugment, augment_rng)
-        critic_g = DiffAugmented(d_bare, train_cfg.diffaugment, augment_rng)
+    if policy := diffaugment_policy(train_cfg, model_cfg):
+        critic_d = DiffAugmented(d_run, policy, augment_rng)
+        critic_g = DiffAugmented(d_bare, policy, augment_rng)
 
     # a graph capture must not use autocast's cache of cast weights (PyTorch's CUDA graph rules)
     autocast = autocast_for(device, train_cfg.amp, cache=not graphed)
@@ -361,7 +367,7 @@ def train_gan(
     return TrainResult(sampling, discriminator, history, seconds, images_seen, steps)
 
 
-def use_cuda_graph(train_cfg: TrainConfig, device: torch.device, world: int) -> bool:
+def use_cuda_graph(train_cfg: TrainConfig, model_cfg: ModelConfig, device: torch.device, world: int) -> bool:
     """Whether train.cuda_graph applies here; where it cannot, the loop runs eagerly and
     says why."""
     if not train_cfg.cuda_graph:
@@ -376,8 +382,8 @@ def use_cuda_graph(train_cfg: TrainConfig, device: torch.device, world: int) -> 
         reason = "the device is not CUDA"
     elif world > 1:
         reason = "DistributedDataParallel syncs gradients outside the graph"
-    elif train_cfg.diffaugment.strip():
-        reason = "train.diffaugment draws on the host inside D's call"
+    elif diffaugment_policy(train_cfg, model_cfg):
+        reason = "DiffAugment draws on the host inside D's call"
     elif train_cfg.cutmix > 0 and train_cfg.cutmix_mode == CutMixMode.real_fake:
         reason = "train.cutmix (real_fake) adds a D batch on some steps only"
     if reason:

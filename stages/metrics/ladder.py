@@ -17,6 +17,7 @@ import torch.nn.functional as F  # noqa: N812
 from PIL import Image
 from torch import Tensor
 
+from stages.core.schema import LadderRungs
 from stages.gan.augment import gaussian_blur
 from stages.gan.sampling import generated_batches
 from stages.models.registry import build_gan
@@ -98,6 +99,24 @@ RUNGS: dict[str, tuple[str, Callable[[Tensor], Tensor] | None]] = {
     "a single class": ("classes", None),
     "untrained generator (DCGAN 3)": ("generator", None),
 }
+
+
+# `ladder.rungs=core`: one rung per step of the scale a reader needs (real, mild noise, mild
+# blur, lost detail, colour blobs, lost classes, no training), each of them in RUNGS
+CORE_RUNGS = (
+    "real (held out)",
+    "noise σ=0.02",
+    "blur σ=1",
+    "16-px down-and-up",
+    "4-px down-and-up (colour blobs)",
+    "half the classes dropped",
+    "untrained generator (DCGAN 3)",
+)
+
+
+def rung_names(rungs: LadderRungs) -> list[str]:
+    """The rungs to score, in RUNGS' order."""
+    return [name for name in RUNGS if rungs == LadderRungs.full or name in CORE_RUNGS]
 
 
 def rung_images(name: str, held_out: Tensor, labels: Tensor, count: int, seed: int) -> Tensor:

@@ -149,6 +149,9 @@ def ablation_runs(show: list[dict], rev: str | None = None) -> tuple[list[dict],
     baseline = pick_baseline(show, rev)
     base_data = baseline.get("data") or {}
     base_params, base_metrics = _params(base_data), _family_metrics(base_data)
+    # the commit's protocol does not depend on the family, so a family the commit does not
+    # train (FAMILY= another one, its baseline seeds queued as experiments) matches any of them
+    commit_metrics = next(iter(base_metrics.values()), None)
     runs = []
     entries = [("baseline", "success", base_data)] + experiments_of(baseline)
     for name, state, data in entries:
@@ -159,9 +162,7 @@ def ablation_runs(show: list[dict], rev: str | None = None) -> tuple[list[dict],
         for family, metrics in sorted(_family_metrics(data).items()):
             if family not in (params.get("families") or []):
                 continue  # a metrics file left from another family list
-            # a family the commit does not train (FAMILY= another one): its baseline seeds are
-            # experiments, and the protocol to match is the commit's, the same for every family
-            base = base_metrics.get(family) or next(iter(base_metrics.values()), None)
+            base = base_metrics.get(family) or commit_metrics
             same = base is not None and comparable(metrics.get("protocol", {}), base.get("protocol", {}))
             runs.append(
                 {
@@ -174,9 +175,9 @@ def ablation_runs(show: list[dict], rev: str | None = None) -> tuple[list[dict],
                 }
             )
     protocols = {family: m["protocol"] for family, m in base_metrics.items() if "protocol" in m}
-    for family in {run["family"] for run in runs if run.get("family")} - set(protocols):
-        protocols[family] = next(iter(protocols.values()), None)
-    protocols = {family: protocol for family, protocol in protocols.items() if protocol}
+    if commit_metrics and "protocol" in commit_metrics:
+        for family in {run["family"] for run in runs if run["family"]} - set(protocols):
+            protocols[family] = commit_metrics["protocol"]
     return runs, protocols, baseline["rev"]
 
 

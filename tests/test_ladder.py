@@ -46,7 +46,10 @@ def ladder() -> dict[str, dict]:
     cfg.eval = dataclasses.replace(
         cfg.eval, n_samples=1500, kid_subset_size=500, kid_subsets=20, batch_size=500
     )
+    # float32: features within 1e-6 (relative) of the protocol's float64 ones at a third of
+    # the time on 2 cores; the orders asserted below have margins of 10 % and more
     backbone = load_cifar_net_backbone()
+    backbone.network.float()
     device = torch.device("cpu")
     reference_images = images[:5000]
     features = extract_features(backbone, reference_images.split(500), device)

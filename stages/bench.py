@@ -115,6 +115,14 @@ def step_gflops(cfg: Config, family: str, data: ImageSet, device: torch.device) 
     return counter.get_total_flops() / 1e9
 
 
+def drop_training_budgets(cfg: Config) -> None:
+    """The bench times its own step counts: a profile's per-family steps or image budget
+    (models.<family>.steps, train.budget_images) would turn its warm-up into a training run."""
+    cfg.train.budget_images = 0
+    for name, model in cfg.models.items():
+        cfg.models[name] = dataclasses.replace(model, steps=None)
+
+
 def bench_training(cfg: Config, family: str, steps: int, device: torch.device) -> dict:
     """Images/s of the pipeline's training loop (warm-up excluded) and its FLOP rate."""
     data = random_data(cfg.models[family].arch)
@@ -361,6 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.cuda_graph is not None:
         cfg.train.cuda_graph = args.cuda_graph
     cfg.train.amp = Amp(args.amp)
+    drop_training_budgets(cfg)
     on_gpu = device.type == "cuda"
     steps = args.steps or (200 if on_gpu else 20)
     figures: dict = {

@@ -263,6 +263,24 @@ def test_a_bad_process_count_fails_before_training(override: str, key: str) -> N
         os.chdir(cwd)
 
 
+def test_the_bench_times_its_own_steps_whatever_budget_the_profile_gives_a_family() -> None:
+    """The CPU profile gives SNGAN 2,000 steps of its own and the table profile an image
+    budget: the bench must still time its 20 steps, not train for minutes before them."""
+    from stages.bench import drop_training_budgets
+    from stages.gan.loop import training_steps
+
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        cfg = validate(compose(["profile=table", "models.sngan.steps=2000"]))
+    finally:
+        os.chdir(cwd)
+    assert training_steps(dataclasses.replace(cfg.train, budget_images=0), cfg.models["sngan"]) == 2000
+    drop_training_budgets(cfg)
+    for name, model in cfg.models.items():
+        assert training_steps(dataclasses.replace(cfg.train, steps=20), model) == 20, name
+
+
 def test_bench_prints_one_json_line_with_every_figure(tmp_path: Path) -> None:
     command = [
         sys.executable,

@@ -218,19 +218,24 @@ def reference_loop(cfg: Config, family: str, steps: int, device: torch.device) -
     return round(steps * batch / (time.perf_counter() - tick), 1)
 
 
+def check_peer(path: Path) -> None:
+    if not path.is_file():
+        raise UserError(f"--peer {path}: no such file (pytorch/examples' dcgan/main.py)")
+
+
 def peer_dcgan(path: Path, batch: int, device: torch.device, epochs: tuple[int, int] = (1, 3)) -> dict:
     """Images/s of pytorch/examples' dcgan/main.py itself, run unmodified as its README
     says (--dataset fake: 1,000 random 64-px images per epoch, --workers 0, on the
     accelerator with --accel when we use one). It is timed at two epoch counts and the
     difference taken, so start-up (imports, building the networks) cancels; its own
     per-epoch sample and checkpoint writes stay in, as a user running it pays them."""
-    if not path.is_file():
-        raise UserError(f"--peer {path}: no such file (pytorch/examples' dcgan/main.py)")
+    check_peer(path)
+    script = str(path.resolve())  # it runs in a scratch folder: a relative path would miss
     seconds = []
     with tempfile.TemporaryDirectory() as out:
         for count in epochs:
             command = [
-                sys.executable, str(path), "--dataset", "fake", "--batchSize", str(batch),
+                sys.executable, script, "--dataset", "fake", "--batchSize", str(batch),
                 "--imageSize", "64", "--niter", str(count), "--workers", "0",
                 "--outf", out, "--manualSeed", "1",
             ]  # fmt: skip
@@ -370,6 +375,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg.train.cuda_graph = args.cuda_graph
     cfg.train.amp = Amp(args.amp)
     drop_training_budgets(cfg)
+    if args.peer is not None:
+        check_peer(args.peer)  # before minutes of training benches, not after
     on_gpu = device.type == "cuda"
     steps = args.steps or (200 if on_gpu else 20)
     figures: dict = {

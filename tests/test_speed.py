@@ -352,3 +352,10 @@ def test_the_bench_runs_the_peer_script_as_its_readme_says_and_times_two_epochs(
         peer_dcgan(peer, 13, CPU)
     with pytest.raises(UserError, match=r"--peer .*absent.py: no such file"):
         peer_dcgan(tmp_path / "absent.py", 64, CPU)
+    # as `make bench PEER=../peers/main.py` passes it: relative to where the bench was started
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert peer_dcgan(Path("main.py"), 64, CPU)["images_per_second"] > 2000
+    finally:
+        os.chdir(cwd)

@@ -10,7 +10,20 @@ RAW_MONET := data/raw/monet
 # stage commands call `python`: the venv's
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup data repro smoke smoke-all table cifar-net test test-fast check bench lint clean-checkpoints ablations-queue ablations sample translate
+# NUMERICS=avx2 holds PyTorch's own kernels, oneDNN and MKL to their AVX2 code paths, so that
+# a CPU with AVX-512 trains to the bytes an AVX2-only one does (checked on AMD EPYC against
+# the committed dvc.lock: docs/reproducibility.md). Every make target that runs stages obeys it;
+# for `dvc exp run` by hand, export the three variables.
+NUMERICS ?= native
+ifeq ($(NUMERICS),avx2)
+export ATEN_CPU_CAPABILITY := avx2
+export ONEDNN_MAX_CPU_ISA := AVX2
+export MKL_ENABLE_INSTRUCTIONS := AVX2
+else ifneq ($(NUMERICS),native)
+$(error NUMERICS=$(NUMERICS): expected native or avx2)
+endif
+
+.PHONY: numerics setup data repro smoke smoke-all table cifar-net test test-fast check bench lint clean-checkpoints ablations-queue ablations sample translate
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,6 +32,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# which code path PyTorch's own kernels take here, and the caps NUMERICS set
+numerics:
+	@$(PY) -c "import os, torch; print('ATen', torch.backends.cpu.get_cpu_capability(), '|', \
+		' '.join(f'{k}={os.environ.get(k, \"-\")}' for k in ('ONEDNN_MAX_CPU_ISA', 'MKL_ENABLE_INSTRUCTIONS')))"
 
 # CIFAR-10 as a user with the data has it: the shared JPEG archives copied into data/raw/.
 # Without them, `prepare` downloads CIFAR-10 with torchvision (needs a network).

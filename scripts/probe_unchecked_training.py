@@ -26,17 +26,6 @@ from stages.train import fid_curve  # noqa: E402
 CPU = torch.device("cpu")
 
 
-def spread_ratio(generator: torch.nn.Module, latent_dim: int) -> tuple[float, float]:
-    """The health check's measure on its fixed noise: spread across samples, within one."""
-    noise = torch.Generator().manual_seed(health.HEALTH_NOISE_SEED)
-    z = torch.randn(health.HEALTH_SAMPLES, latent_dim, generator=noise)
-    n_classes = getattr(generator, "n_classes", 0) or 0
-    labels = torch.arange(health.HEALTH_SAMPLES) % n_classes if n_classes else None
-    with torch.no_grad():
-        images = generator.eval()(z, labels).float()
-    return float(images.std(dim=0).mean()), float(images.flatten(1).std(dim=1).mean())
-
-
 def main(steps: int, family: str, overrides: list[str]) -> None:
     fixed = [f"train.steps={steps}", "train.budget_images=0", "train.fid_every=250", "train.collapse_steps=0"]
     cfg = validate(compose(["profile=table", *fixed, *overrides]))
@@ -52,8 +41,8 @@ def main(steps: int, family: str, overrides: list[str]) -> None:
         d_loss, g_loss = rows[:, 1].mean(), rows[:, 2].mean()
         print(f"steps {start}-{start + len(rows)}: d_loss {d_loss:.4f} g_loss {g_loss:.3f}")
     print("FID curve (step, 1,000-sample FID):", curve.rows)
-    across, within = spread_ratio(result.generator, model_cfg.latent_dim)
-    ratio = across / (within + health.SPREAD_FLOOR)
+    across, within = health.sample_spread(result.generator, model_cfg.latent_dim, CPU)
+    ratio = health.spread_ratio(across, within)
     print(f"end spread ratio {ratio:.3f} (across samples {across:.4f}, within one {within:.4f})")
     print(f"seconds {time.time() - tick:.0f}")
 

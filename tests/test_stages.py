@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from stages.core.schema import compose, dump_yaml
@@ -233,6 +234,7 @@ def test_train_with_two_processes_runs_under_torchrun_and_rank0_writes(
     assert "rank 1 of 2" in done.stderr and "rank 0 of 2" in done.stderr
     summary = json.loads((work / "reports/train/dcgan3/summary.json").read_text())
     assert summary["processes"] == 2 and summary["steps"] == 6
+    assert summary["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert (work / "artifacts/dcgan3/generator.pt").is_file()
     assert len((work / "reports/losses/dcgan3.csv").read_text().splitlines()) == 7
     assert not (work / "checkpoints").exists() or not any((work / "checkpoints").rglob("*.pt"))

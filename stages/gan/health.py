@@ -64,9 +64,10 @@ def check_weights(step: int, **networks: nn.Module) -> None:
 
 
 @torch.no_grad()
-def check_samples(step: int, generator: nn.Module, latent_dim: int, device: torch.device) -> None:
-    """Raise when samples of different noise (and labels) are nearly the same image: the
-    generator has collapsed to one output. Eval mode: running statistics are not touched."""
+def sample_spread(generator: nn.Module, latent_dim: int, device: torch.device) -> tuple[float, float]:
+    """(across, within): the per-pixel std over samples of the check's fixed noise (and
+    labels), and each sample's std over its own pixels, both averaged. Eval mode: running
+    statistics are not touched."""
     noise = torch.Generator().manual_seed(HEALTH_NOISE_SEED)
     z = torch.randn(HEALTH_SAMPLES, latent_dim, generator=noise).to(device)
     n_classes = getattr(generator, "n_classes", 0) or 0
@@ -75,10 +76,19 @@ def check_samples(step: int, generator: nn.Module, latent_dim: int, device: torc
     generator.eval()
     images = generator(z, labels).float()
     generator.train(was_training)
-    across = float(images.std(dim=0).mean())
-    within = float(images.flatten(1).std(dim=1).mean())
-    ratio = across / (within + SPREAD_FLOOR)
-    if ratio < SAME_SAMPLES_RATIO:
+    return float(images.std(dim=0).mean()), float(images.flatten(1).std(dim=1).mean())
+
+
+def spread_ratio(across: float, within: float) -> float:
+    """What the check compares with SAME_SAMPLES_RATIO."""
+    return across / (within + SPREAD_FLOOR)
+
+
+def check_samples(step: int, generator: nn.Module, latent_dim: int, device: torch.device) -> None:
+    """Raise when samples of different noise (and labels) are nearly the same image: the
+    generator has collapsed to one output."""
+    across, within = sample_spread(generator, latent_dim, device)
+    if spread_ratio(across, within) < SAME_SAMPLES_RATIO:
         what = f"samples nearly identical (spread across samples {across:.4f}, within one {within:.4f})"
         raise TrainingFailed(step, what)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from stages.core import distributed, paths
-from stages.core.device import arithmetic, cpu_capability, resolve_device, set_threads
+from stages.core.device import arithmetic, resolve_device, set_threads
 from stages.core.errors import UserError
 from stages.core.io import csv_text, save_torch, write_json, write_text
 from stages.core.schema import Config, fingerprint, to_plain
@@ -125,7 +125,9 @@ def run(cfg: Config, family: str, stop_at: int | None = None, progress: bool = T
         "params_discriminator": count_parameters(result.discriminator),
         "device": str(device),
         "arithmetic": arithmetic(device, cfg.train.amp),
-        "cpu_capability": cpu_capability(device),
+        # the code path of PyTorch's CPU kernels (AVX2, AVX512; `make numerics`): CPU runs
+        # whose weights differ usually differ here
+        "cpu_capability": torch.backends.cpu.get_cpu_capability() if device.type == "cpu" else "",
         "processes": ranks.world,
         "model": to_plain(model_cfg),
     }

@@ -98,13 +98,6 @@ def arithmetic(device: torch.device, amp: Amp) -> str:
     return "bf16 autocast" if uses_bf16(device, amp) else "fp32"
 
 
-def cpu_capability(device: torch.device) -> str:
-    """The instruction set PyTorch's own CPU kernels run (AVX2, AVX512, ...; capped by
-    ATEN_CPU_CAPABILITY, see `make numerics`), for a CPU run's summary: two runs whose float
-    results differ often differ here. Empty on CUDA."""
-    return torch.backends.cpu.get_cpu_capability() if device.type == "cpu" else ""
-
-
 def autocast_for(device: torch.device, amp: Amp, cache: bool = True) -> contextlib.AbstractContextManager:
     """bf16 autocast where `uses_bf16` says so; nothing elsewhere.
     `cache=False` for code captured in a CUDA graph, as PyTorch requires."""

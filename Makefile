@@ -151,8 +151,8 @@ translate: setup
 	$(PY) -m stages.translate --in $(IN) --out $(OUT) --direction $(DIRECTION)
 
 lint: setup
-	$(VENV)/bin/ruff check stages tests hydra_plugins .ci
-	$(VENV)/bin/ruff format --check stages tests hydra_plugins .ci
+	$(VENV)/bin/ruff check stages tests hydra_plugins scripts .ci
+	$(VENV)/bin/ruff format --check stages tests hydra_plugins scripts .ci
 
 clean-checkpoints:
 	rm -rf checkpoints

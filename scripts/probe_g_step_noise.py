@@ -32,6 +32,7 @@ from stages.core import paths  # noqa: E402
 from stages.data.dataset import load_prepared  # noqa: E402
 from stages.data.images import to_signed_unit  # noqa: E402
 from stages.gan import health  # noqa: E402
+from stages.gan.objectives import NonSaturatingBCE  # noqa: E402
 from stages.models.registry import build_gan  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -46,6 +47,7 @@ def main(variant: str, steps: int, batch: int, seed: int, arch: str) -> None:
     opt_g = torch.optim.Adam(generator.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), 2e-4, betas=(0.5, 0.999))
     rng = torch.Generator().manual_seed(seed + 1)  # batches and noise
+    bce = NonSaturatingBCE()
 
     def real_batch(n: int) -> torch.Tensor:
         return to_signed_unit(images[torch.randint(len(images), (n,), generator=rng)])
@@ -60,7 +62,7 @@ def main(variant: str, steps: int, batch: int, seed: int, arch: str) -> None:
 
     def g_update(fake: torch.Tensor) -> torch.Tensor:
         discriminator.requires_grad_(False)
-        loss = F.softplus(-discriminator(fake)).mean()
+        loss = bce.g_from_logits(discriminator(fake))
         opt_g.zero_grad()
         loss.backward()
         opt_g.step()
@@ -72,20 +74,23 @@ def main(variant: str, steps: int, batch: int, seed: int, arch: str) -> None:
         generator.train()
         discriminator.train()
         real = real_batch(batch)
-        fake = generator(noise(batch))
-        real_loss = F.softplus(-discriminator(real)).mean()
+        with torch.set_grad_enabled(variant == "reuse"):  # only reuse backpropagates through it
+            fake = generator(noise(batch))
+        real_logits = discriminator(real)
         if variant == "keras":
+            real_loss = F.softplus(-real_logits).mean()
             d_update(real_loss)
             fake_loss = F.softplus(discriminator(fake.detach())).mean()
             d_update(fake_loss)
+            d_loss = 0.5 * (real_loss + fake_loss)
         else:
-            fake_loss = F.softplus(discriminator(fake.detach())).mean()
-            d_update(0.5 * (real_loss + fake_loss))
+            d_loss = bce.d_from_logits(real_logits, discriminator(fake.detach()))
+            d_update(d_loss)
         if variant == "reuse":
             g_loss = g_update(fake)
         else:
             g_loss = g_update(generator(noise(batch if variant == "fresh" else 2 * batch)))
-        losses.append((0.5 * (real_loss.item() + fake_loss.item()), g_loss.item()))
+        losses.append((d_loss.item(), g_loss.item()))
         if step % 250 == 0:
             across, within = health.sample_spread(generator, LATENT, CPU)
             last = torch.tensor(losses[-100:]).mean(0)

@@ -44,6 +44,17 @@ def test_dcgan2_generator_normalises_the_dense_map_per_channel() -> None:
     assert norms[0].num_features == 128
 
 
+def test_dcgan5_generator_normalises_before_tanh_with_no_bias_anywhere() -> None:
+    generator, _ = build_gan("dcgan5", latent_dim=128, image_size=32)
+    # Dense 128 -> 2*2*512 (no bias), then 4 x [Upsample, Conv 3x3 no bias, BN]: 128, 64, 64, 3
+    convs = (512 * 128 + 128 * 64 + 64 * 64 + 64 * 3) * 9
+    assert count_parameters(generator) == 128 * 2048 + convs + (128 + 64 + 64 + 3) * BN == 964_806
+    body = list(generator.body)
+    assert isinstance(body[-1], nn.Tanh)
+    assert isinstance(body[-2], nn.BatchNorm2d) and body[-2].num_features == 3
+    assert all(m.bias is None for m in body if isinstance(m, (nn.Conv2d, nn.Linear)))
+
+
 @pytest.mark.parametrize("family", ["dcgan2", "dcgan4", "wgan2", "sadcgan1", "sadcgan2", "cgan3"])
 def test_batch_norm_after_the_dense_layer_is_over_channels(family: str) -> None:
     generator, _ = build_gan(family, latent_dim=128, image_size=32, n_classes=10)

@@ -20,9 +20,9 @@ ZERO_LOSS = 1e-4  # a D loss under this counts as 0 (BCE: logits beyond about +-
 # untrained generator in eval mode may have small outputs that still differ. The floor keeps
 # a collapse to one flat colour (both spreads near 0) a collapse. Measured on CIFAR-10 at
 # 32 px: every untrained family 0.41-0.93, trained ones that learned about 1.0, DCGAN 1 one
-# grey image 0.03. A partial collapse (DCGAN 5 one face, 0.17) is not caught: healthy runs
-# pass through such values early (DCGAN 3, CPU profile: 0.19 at step 50, 0.59 at step 100),
-# so the leaderboard flags it instead (FID no better than untrained).
+# grey image 0.03. A partial collapse (DCGAN 5 as first ported: one face, 0.17) is not
+# caught: healthy runs pass through such values early (DCGAN 3, CPU profile: 0.19 at step
+# 50, 0.59 at step 100), so the leaderboard flags it instead (FID no better than untrained).
 SAME_SAMPLES_RATIO = 0.05
 SPREAD_FLOOR = 1e-3
 HEALTH_SAMPLES = 16

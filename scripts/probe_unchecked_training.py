@@ -4,7 +4,12 @@ zero-D-loss checks off, a 1,000-sample FID every 250 steps; prints D and G losse
 steps, the FID curve and the samples' spread ratio at the end. Needs the training set and
 reference statistics that `dvc repro` writes; writes nothing.
 
-    python scripts/probe_unchecked_training.py 1500 dcgan1 [override ...]
+    python scripts/probe_unchecked_training.py 1500 dcgan1 [override ...] [--d-alone 300]
+
+`--d-alone N` then freezes G and trains its D alone for N more steps on real images and
+G's samples, printing D's loss and mean p(real) every 100: a D that separates them
+quickly was not blind to the collapse, G moved faster than it followed. It also prints
+each self-attention layer's gamma and the spread ratio with G's attention set to 0.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ from stages.core import paths  # noqa: E402
 from stages.core.schema import compose, validate  # noqa: E402
 from stages.data.dataset import load_prepared  # noqa: E402
 from stages.gan import health, loop  # noqa: E402
+from stages.gan.objectives import make_objective  # noqa: E402
+from stages.models.layers import SelfAttention  # noqa: E402
 from stages.train import fid_curve  # noqa: E402
 
 CPU = torch.device("cpu")
 
 
-def main(steps: int, family: str, overrides: list[str]) -> None:
+def main(steps: int, family: str, overrides: list[str], d_alone: int = 0) -> None:
     fixed = [f"train.steps={steps}", "train.budget_images=0", "train.fid_every=250", "train.collapse_steps=0"]
     cfg = validate(compose(["profile=table", *fixed, *overrides]))
     torch.set_num_threads(2)
@@ -45,7 +52,67 @@ def main(steps: int, family: str, overrides: list[str]) -> None:
     ratio = health.spread_ratio(across, within)
     print(f"end spread ratio {ratio:.3f} (across samples {across:.4f}, within one {within:.4f})")
     print(f"seconds {time.time() - tick:.0f}")
+    if d_alone:
+        attention_report(result.generator, result.discriminator, model_cfg.latent_dim)
+        train_d_alone(result, data, model_cfg, cfg.train, d_alone)
+
+
+def attention_report(generator: torch.nn.Module, discriminator: torch.nn.Module, latent_dim: int) -> None:
+    """Each attention layer's gamma, and G's spread ratio with its attention switched off."""
+    for name, net in (("G", generator), ("D", discriminator)):
+        for layer_name, layer in net.named_modules():
+            if isinstance(layer, SelfAttention):
+                print(f"{name} attention {layer_name}: gamma {float(layer.gamma.detach()):.4f}")
+    layers = [m for m in generator.modules() if isinstance(m, SelfAttention)]
+    if layers:
+        kept = [m.gamma.detach().clone() for m in layers]
+        with torch.no_grad():
+            for layer in layers:
+                layer.gamma.zero_()
+            ratio = health.spread_ratio(*health.sample_spread(generator, latent_dim, CPU))
+            for layer, gamma in zip(layers, kept, strict=True):
+                layer.gamma.copy_(gamma)
+        print(f"spread ratio with G's attention off {ratio:.3f}")
+
+
+def train_d_alone(result: loop.TrainResult, data, model_cfg, train_cfg, steps: int) -> None:  # noqa: ANN001
+    """G frozen, D trained alone with the family's objective and optimiser settings."""
+    generator, discriminator = result.generator, result.discriminator
+    objective = make_objective(model_cfg)
+    draw = torch.Generator().manual_seed(1)
+    optimizer = torch.optim.Adam(
+        discriminator.parameters(), lr=train_cfg.lr_d, betas=(train_cfg.beta1, 0.999)
+    )
+    batch = train_cfg.batch_size
+
+    def drawn() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        index = torch.randint(0, len(data.images), (batch,), generator=draw)
+        real = data.images[index].float() / 127.5 - 1
+        labels = data.labels[index].long()
+        with torch.no_grad():
+            fake = generator(torch.randn(batch, model_cfg.latent_dim, generator=draw), labels)
+        return real, fake, labels
+
+    generator.train()  # as during training: batch statistics
+    for step in range(1, steps + 1):
+        real, fake, labels = drawn()
+        discriminator.train()
+        loss = objective.discriminator(discriminator, real, fake, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % 100 == 0:
+            discriminator.eval()
+            real, fake, labels = drawn()
+            with torch.no_grad():
+                p_real = torch.sigmoid(discriminator(real, labels)).mean()
+                p_fake = torch.sigmoid(discriminator(fake, labels)).mean()
+            what = f"mean p(real) {p_real:.3f} on real, {p_fake:.3f} on fake"
+            print(f"D alone, step {step}: loss {loss.item():.4f}, {what}")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2], sys.argv[3:])
+    args = sys.argv[3:]
+    d_alone = int(args.pop(args.index("--d-alone") + 1)) if "--d-alone" in args else 0
+    args = [a for a in args if a != "--d-alone"]
+    main(int(sys.argv[1]), sys.argv[2], args, d_alone)

@@ -12,6 +12,7 @@ from stages.models.dcgan import transpose_generator, upsample_generator
 from stages.models.layers import (
     Discriminator,
     Generator,
+    Pair,
     Reshape,
     conv_same,
     conv_transpose_same,
@@ -22,8 +23,6 @@ from stages.models.layers import (
     sn,
     start_size,
 )
-
-Pair = tuple[Generator, Discriminator]
 
 
 def build_cgan_test(

@@ -14,6 +14,7 @@ from torch import nn
 from stages.models.layers import (
     Discriminator,
     Generator,
+    Pair,
     Reshape,
     SelfAttention,
     conv_same,
@@ -26,8 +27,6 @@ from stages.models.layers import (
     sn,
     start_size,
 )
-
-Pair = tuple[Generator, Discriminator]
 
 
 def upsample_generator(

@@ -224,9 +224,12 @@ class Discriminator(nn.Module):
         return self.head(h).squeeze(1)
 
 
+Pair = tuple[Generator, Discriminator]  # what every family's build function returns
+
+
 def initialised(
     generator: Generator, discriminator: Discriminator, init: Callable[[nn.Module], None] = keras_init
-) -> tuple[Generator, Discriminator]:
+) -> Pair:
     """The pair with `init` applied to G, then D (a fixed order: it fixes the random weights)."""
     init(generator)
     init(discriminator)

@@ -14,9 +14,7 @@ from stages.models.dcgan import (
     dcgan3_discriminator,
     dcgan4_generator,
 )
-from stages.models.layers import Discriminator, Generator, SelfAttention, initialised
-
-Pair = tuple[Generator, Discriminator]
+from stages.models.layers import Generator, Pair, SelfAttention, initialised
 
 
 def build_sadcgan1(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:

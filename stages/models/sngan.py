@@ -14,7 +14,7 @@ import math
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stages.models.layers import Discriminator, Generator, Reshape, sn, start_size
+from stages.models.layers import Discriminator, Generator, Pair, Reshape, sn, start_size
 
 
 class UpBlock(nn.Module):
@@ -83,9 +83,7 @@ def _init(module: nn.Module) -> None:
             nn.init.zeros_(layer.bias)
 
 
-def build_sngan(
-    latent_dim: int, image_size: int = 32, channels: int = 3, width: int = 0, **_: int
-) -> tuple[Generator, Discriminator]:
+def build_sngan(latent_dim: int, image_size: int = 32, channels: int = 3, width: int = 0, **_: int) -> Pair:
     width = width or 256
     s = start_size(image_size, 3, "sngan")
     generator = Generator(

@@ -14,9 +14,7 @@ from stages.models.dcgan import (
     dcgan4_discriminator,
     upsample_generator,
 )
-from stages.models.layers import Discriminator, Generator, initialised
-
-Pair = tuple[Generator, Discriminator]
+from stages.models.layers import Generator, Pair, initialised
 
 
 def build_wgan1(latent_dim: int, image_size: int = 32, channels: int = 3, **_: int) -> Pair:

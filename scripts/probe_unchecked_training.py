@@ -23,8 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stages.core import paths  # noqa: E402
-from stages.core.schema import compose, validate  # noqa: E402
-from stages.data.dataset import load_prepared  # noqa: E402
+from stages.core.schema import ModelConfig, TrainConfig, compose, validate  # noqa: E402
+from stages.data.dataset import ImageSet, load_prepared  # noqa: E402
 from stages.gan import health, loop  # noqa: E402
 from stages.gan.objectives import make_objective  # noqa: E402
 from stages.models.layers import SelfAttention  # noqa: E402
@@ -75,14 +75,15 @@ def attention_report(generator: torch.nn.Module, discriminator: torch.nn.Module,
         print(f"spread ratio with G's attention off {ratio:.3f}")
 
 
-def train_d_alone(result: loop.TrainResult, data, model_cfg, train_cfg, steps: int) -> None:  # noqa: ANN001
+def train_d_alone(
+    result: loop.TrainResult, data: ImageSet, model_cfg: ModelConfig, train_cfg: TrainConfig, steps: int
+) -> None:
     """G frozen, D trained alone with the family's objective and optimiser settings."""
     generator, discriminator = result.generator, result.discriminator
     objective = make_objective(model_cfg)
     draw = torch.Generator().manual_seed(1)
-    optimizer = torch.optim.Adam(
-        discriminator.parameters(), lr=train_cfg.lr_d, betas=(train_cfg.beta1, 0.999)
-    )
+    lr_d = model_cfg.lr_d or train_cfg.lr_d
+    optimizer = loop.make_optimizer(discriminator, lr_d, train_cfg, model_cfg, CPU)
     batch = train_cfg.batch_size
 
     def drawn() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

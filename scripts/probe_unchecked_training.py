@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stages.core import paths  # noqa: E402
 from stages.core.schema import ModelConfig, TrainConfig, compose, validate  # noqa: E402
 from stages.data.dataset import ImageSet, load_prepared  # noqa: E402
+from stages.data.images import to_signed_unit  # noqa: E402
 from stages.gan import health, loop  # noqa: E402
 from stages.gan.objectives import make_objective  # noqa: E402
 from stages.models.layers import SelfAttention  # noqa: E402
@@ -88,7 +89,7 @@ def train_d_alone(
 
     def drawn() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index = torch.randint(0, len(data.images), (batch,), generator=draw)
-        real = data.images[index].float() / 127.5 - 1
+        real = to_signed_unit(data.images[index])
         labels = data.labels[index].long()
         with torch.no_grad():
             fake = generator(torch.randn(batch, model_cfg.latent_dim, generator=draw), labels)

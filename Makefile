@@ -69,17 +69,20 @@ smoke-all: setup
 # reports/table/ gets the leaderboard, each family's sample grid and the machine and duration
 # of this invocation. `git checkout params.yaml dvc.lock && dvc checkout` returns to the commit
 # (an interrupted `dvc exp run` can leave git on a detached HEAD: `git checkout main` first).
+# SEED=n trains every family with training seed n and writes reports/table-seedn/ instead.
+SEED ?= 0
+TABLE_DIR = reports/table$(if $(filter-out 0,$(SEED)),-seed$(SEED))
 table: setup data
-	@start=$$(date +%s); $(VENV)/bin/dvc exp run -S profile=table && \
-	rm -rf reports/table && mkdir -p reports/table && \
-	sed 's| (10 more grids of 100 in samples/[a-z0-9_]*/)||' reports/leaderboard.md > reports/table/leaderboard.md && \
-	cp reports/leaderboard.csv reports/table/ && \
+	@start=$$(date +%s); $(VENV)/bin/dvc exp run -S profile=table -S train.seed=$(SEED) && \
+	rm -rf $(TABLE_DIR) && mkdir -p $(TABLE_DIR) && \
+	sed 's| (10 more grids of 100 in samples/[a-z0-9_]*/)||' reports/leaderboard.md > $(TABLE_DIR)/leaderboard.md && \
+	cp reports/leaderboard.csv $(TABLE_DIR)/ && \
 	for family in $$($(PY) -c "import yaml; print(' '.join(yaml.safe_load(open('params.yaml'))['families']))"); do \
-		mkdir -p reports/table/samples/$$family && cp reports/samples/$$family/grid.png reports/table/samples/$$family/; done && \
-	printf 'machine: %s, %s cores, with %s\ncommit: %s\nseconds of this invocation: %s\n' \
+		mkdir -p $(TABLE_DIR)/samples/$$family && cp reports/samples/$$family/grid.png $(TABLE_DIR)/samples/$$family/; done && \
+	printf 'machine: %s, %s cores, with %s\ncommit: %s, training seed %s\nseconds of this invocation: %s\n' \
 		"$$(lscpu | sed -n 's/^Model name: *//p')" "$$(nproc)" \
 		"$$(grep -o -w 'avx2\|avx512f\|avx512_bf16\|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')" \
-		"$$(git rev-parse --short HEAD)" "$$(( $$(date +%s) - start ))" > reports/table/run.txt && cat reports/table/run.txt
+		"$$(git rev-parse --short HEAD)" "$(SEED)" "$$(( $$(date +%s) - start ))" > $(TABLE_DIR)/run.txt && cat $(TABLE_DIR)/run.txt
 
 test: setup
 	$(PY) -m pytest

@@ -1,0 +1,107 @@
+"""Every family's scores over several `make table` runs, one per training seed, as one Markdown table.
+
+    python scripts/table_over_seeds.py reports/table/leaderboard.csv \
+        reports/table-seed1/leaderboard.csv reports/table-seed2/leaderboard.csv \
+        --replace 0:dcgan5=reports/dcgan5-fix/after_seed0.json
+
+The n-th CSV is seed n. `--replace SEED:FAMILY=METRICS_JSON` puts a family's metrics file from a
+later run in place of its row in that seed's table (a family fixed after that table ran, scored
+at the same budget and seed). A collapsed run scores its step-0 weights, so its FID is its floor
+and counts in the mean like any other seed: the mean is what a user gets, collapses included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from stages.report import status  # noqa: E402
+
+COLUMNS = ("fid", "fid_untrained", "kid_mean", "precision", "recall", "status")
+
+
+def read_seed(path: Path) -> pd.DataFrame:
+    table = pd.read_csv(path).set_index("model")
+    missing = [column for column in COLUMNS if column not in table.columns]
+    if missing:
+        raise SystemExit(f"{path}: no column {', '.join(missing)}: not a leaderboard.csv of `make table`")
+    return table.loc[:, list(COLUMNS)]
+
+
+def replace_row(seeds: list[pd.DataFrame], spec: str) -> None:
+    try:
+        seed_and_family, metrics_path = spec.split("=", 1)
+        seed_text, family = seed_and_family.split(":", 1)
+        seed = int(seed_text)
+    except ValueError:
+        raise SystemExit(f"--replace {spec}: expected SEED:FAMILY=METRICS_JSON") from None
+    if not 0 <= seed < len(seeds) or family not in seeds[seed].index:
+        raise SystemExit(f"--replace {spec}: seed {seed} has no row {family}")
+    metrics = json.loads(Path(metrics_path).read_text())
+    for column in COLUMNS[:-1]:
+        seeds[seed].loc[family, column] = metrics[column]
+    seeds[seed].loc[family, "status"] = status({"failed": None, **metrics})
+
+
+def learned(row: pd.Series) -> bool:
+    """The leaderboard's verdict: below its own untrained floor, not stopped by the health check."""
+    return row["status"] == "ok"
+
+
+def mean_sd(values: list[float], fmt: str) -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return f"{format(statistics.fmean(values), fmt)} ± {format(sd, fmt)}"
+
+
+def table_over_seeds(seeds: list[pd.DataFrame]) -> str:
+    families = list(seeds[-1].index)
+    for seed, table in enumerate(seeds):
+        if sorted(table.index) != sorted(families):
+            last = len(seeds) - 1
+            raise SystemExit(f"seed {seed}: families {sorted(table.index)} differ from seed {last}'s")
+    rows = []
+    for family in families:
+        runs = [table.loc[family] for table in seeds]
+        fids = [float(run["fid"]) for run in runs]
+        rows.append((statistics.fmean(fids), family, runs, fids))
+    header = " / ".join(str(seed) for seed in range(len(seeds)))
+    lines = [
+        f"| model | FID, seeds {header} | FID mean ± sd | untrained mean | KID mean | precision mean "
+        f"| recall mean ± sd | below its floor |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for _, family, runs, fids in sorted(rows, key=lambda row: row[0]):
+        floors, kids, precisions, recalls = (
+            [float(run[key]) for run in runs] for key in ("fid_untrained", "kid_mean", "precision", "recall")
+        )
+        count = sum(learned(run) for run in runs)
+        lines.append(
+            f"| {family} | {' / '.join(f'{fid:.1f}' for fid in fids)} | {mean_sd(fids, '.1f')} "
+            f"| {statistics.fmean(floors):.1f} | {statistics.fmean(kids):.2f} "
+            f"| {statistics.fmean(precisions):.3f} | {mean_sd(recalls, '.3f')} | {count} of {len(runs)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("leaderboards", nargs="+", type=Path, help="leaderboard.csv of seed 0, 1, ...")
+    parser.add_argument("--replace", action="append", default=[], metavar="SEED:FAMILY=METRICS_JSON")
+    args = parser.parse_args(argv)
+    for path in args.leaderboards:
+        if not path.is_file():
+            raise SystemExit(f"{path}: no such file (run `make table SEED=n` first)")
+    seeds = [read_seed(path) for path in args.leaderboards]
+    for spec in args.replace:
+        replace_row(seeds, spec)
+    sys.stdout.write(table_over_seeds(seeds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""scripts/table_over_seeds.py: the all-families table over several `make table` seeds."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "table_over_seeds.py"
+
+
+def leaderboard(path: Path, rows: dict[str, tuple[float, float, str]]) -> Path:
+    pd.DataFrame(
+        [
+            {
+                "model": model,
+                "fid": fid,
+                "fid_untrained": floor,
+                "kid_mean": 1.0,
+                "precision": 0.5,
+                "recall": 0.1,
+                "status": status,
+                "train_seconds": 3.0,
+            }
+            for model, (fid, floor, status) in rows.items()
+        ]
+    ).to_csv(path, index=False)
+    return path
+
+
+def run(*args: object) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True)
+
+
+def test_means_over_seeds_count_collapses_and_take_a_replaced_row(tmp_path):
+    collapsed = (600.0, 600.0, "failed at step 500: x")
+    seed0 = leaderboard(tmp_path / "s0.csv", {"a": (300.0, 500.0, "ok"), "b": collapsed})
+    seed1 = leaderboard(tmp_path / "s1.csv", {"a": (320.0, 510.0, "ok"), "b": (400.0, 610.0, "ok")})
+    fixed = tmp_path / "b_seed0.json"
+    metrics = {"fid": 450.0, "fid_untrained": 590.0, "kid_mean": 2.0, "precision": 0.4, "recall": 0.2}
+    fixed.write_text(json.dumps(metrics))
+
+    plain = run(seed0, seed1)
+    assert plain.returncode == 0, plain.stderr
+    rows = {line.split(" | ")[0].strip("| "): line for line in plain.stdout.splitlines()[2:]}
+    assert list(rows) == ["a", "b"]  # sorted by mean FID: 310 before 500
+    assert "300.0 / 320.0 | 310.0 ± 14.1 | 505.0" in rows["a"]
+    assert rows["a"].endswith("| 2 of 2 |")
+    assert "600.0 / 400.0 | 500.0 ± 141.4" in rows["b"] and rows["b"].endswith("| 1 of 2 |")
+
+    replaced = run(seed0, seed1, "--replace", f"0:b={fixed}")
+    assert replaced.returncode == 0, replaced.stderr
+    b_row = [line for line in replaced.stdout.splitlines() if line.startswith("| b ")][0]
+    assert "450.0 / 400.0 | 425.0 ± 35.4 | 600.0" in b_row and b_row.endswith("| 2 of 2 |")
+
+
+def test_bad_inputs_stop_with_one_line_naming_them(tmp_path):
+    seed0 = leaderboard(tmp_path / "s0.csv", {"a": (300.0, 500.0, "ok")})
+    other = leaderboard(tmp_path / "s1.csv", {"c": (300.0, 500.0, "ok")})
+    for args, named in [
+        ((tmp_path / "missing.csv",), "missing.csv: no such file"),
+        ((seed0, other), "seed 0: families ['a'] differ"),
+        ((seed0, "--replace", "3:a=x.json"), "--replace 3:a=x.json: seed 3 has no row a"),
+        ((seed0, "--replace", "nonsense"), "--replace nonsense: expected SEED:FAMILY=METRICS_JSON"),
+    ]:
+        result = run(*args)
+        assert result.returncode != 0
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()] and named in result.stderr

@@ -6,7 +6,7 @@
 
 The n-th CSV is seed n. `--replace SEED:FAMILY=METRICS_JSON` puts a family's metrics file from a
 later run in place of its row in that seed's table (a family fixed after that table ran, scored
-at the same budget and seed). A collapsed run scores its step-0 weights, so its FID is its floor
+at the same budget and seed). A run the health check stopped is scored on its last good weights
 and counts in the mean like any other seed: the mean is what a user gets, collapses included.
 """
 

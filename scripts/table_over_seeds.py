@@ -43,6 +43,8 @@ def replace_row(seeds: list[pd.DataFrame], spec: str) -> None:
         raise SystemExit(f"--replace {spec}: expected SEED:FAMILY=METRICS_JSON") from None
     if not 0 <= seed < len(seeds) or family not in seeds[seed].index:
         raise SystemExit(f"--replace {spec}: seed {seed} has no row {family}")
+    if not Path(metrics_path).is_file():
+        raise SystemExit(f"--replace {spec}: {metrics_path}: no such file")
     metrics = json.loads(Path(metrics_path).read_text())
     for column in COLUMNS[:-1]:
         seeds[seed].loc[family, column] = metrics[column]

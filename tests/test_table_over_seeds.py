@@ -63,6 +63,7 @@ def test_bad_inputs_stop_with_one_line_naming_them(tmp_path):
         ((seed0, other), "seed 0: families ['a'] differ"),
         ((seed0, "--replace", "3:a=x.json"), "--replace 3:a=x.json: seed 3 has no row a"),
         ((seed0, "--replace", "nonsense"), "--replace nonsense: expected SEED:FAMILY=METRICS_JSON"),
+        ((seed0, "--replace", "0:a=gone.json"), "--replace 0:a=gone.json: gone.json: no such file"),
     ]:
         result = run(*args)
         assert result.returncode != 0

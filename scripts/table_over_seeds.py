@@ -6,8 +6,11 @@
 
 The n-th CSV is seed n. `--replace SEED:FAMILY=METRICS_JSON` puts a family's metrics file from a
 later run in place of its row in that seed's table (a family fixed after that table ran, scored
-at the same budget and seed). A run the health check stopped is scored on its last good weights
-and counts in the mean like any other seed: the mean is what a user gets, collapses included.
+at the same budget and seed). `--extra TAG:CSV` adds the families of other runs (another
+budget, say) as rows named `family (TAG)`: the n-th `--extra` of a TAG is seed n.
+`--versus A B` prints, under the table, Welch's 95 % interval for row A's mean FID minus row
+B's, with its verdict. A run the health check stopped is scored on its last good weights and
+counts in the mean like any other seed: the mean is what a user gets, collapses included.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from stages.ablations import verdict, welch_interval  # noqa: E402
 from stages.report import status  # noqa: E402
 
 COLUMNS = ("fid", "fid_untrained", "kid_mean", "precision", "recall", "status")
@@ -49,6 +53,24 @@ def replace_row(seeds: list[pd.DataFrame], spec: str) -> None:
     for column in COLUMNS[:-1]:
         seeds[seed].loc[family, column] = metrics[column]
     seeds[seed].loc[family, "status"] = status({"failed": None, **metrics})
+
+
+def add_extra_rows(seeds: list[pd.DataFrame], specs: list[str]) -> None:
+    runs_by_tag: dict[str, list[Path]] = {}
+    for spec in specs:
+        tag, sep, path = spec.partition(":")
+        if not sep or not tag or not path:
+            raise SystemExit(f"--extra {spec}: expected TAG:LEADERBOARD_CSV")
+        runs_by_tag.setdefault(tag, []).append(Path(path))
+    for tag, paths in runs_by_tag.items():
+        if len(paths) != len(seeds):
+            raise SystemExit(f"--extra {tag}: {len(paths)} leaderboards for {len(seeds)} seeds")
+        for seed, path in enumerate(paths):
+            if not path.is_file():
+                raise SystemExit(f"--extra {tag}:{path}: no such file")
+            rows = read_seed(path)
+            rows.index = [f"{family} ({tag})" for family in rows.index]
+            seeds[seed] = pd.concat([seeds[seed], rows])
 
 
 def learned(row: pd.Series) -> bool:
@@ -91,10 +113,24 @@ def table_over_seeds(seeds: list[pd.DataFrame]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def versus_line(seeds: list[pd.DataFrame], row: str, baseline: str) -> str:
+    for name in (row, baseline):
+        if name not in seeds[0].index:
+            raise SystemExit(f"--versus {row!r} {baseline!r}: no row {name!r}")
+    fids, base = ([float(table.loc[name, "fid"]) for table in seeds] for name in (row, baseline))
+    if len(seeds) < 2:
+        return f"- {row} minus {baseline}: n < 2, no interval\n"
+    low, high = welch_interval(fids, base)
+    interval = f"{low:+.1f} to {high:+.1f}"
+    return f"- {row} minus {baseline}: mean FID {interval} (Welch 95 %), {verdict((low, high))}\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("leaderboards", nargs="+", type=Path, help="leaderboard.csv of seed 0, 1, ...")
     parser.add_argument("--replace", action="append", default=[], metavar="SEED:FAMILY=METRICS_JSON")
+    parser.add_argument("--extra", action="append", default=[], metavar="TAG:LEADERBOARD_CSV")
+    parser.add_argument("--versus", action="append", nargs=2, default=[], metavar=("ROW", "BASELINE"))
     args = parser.parse_args(argv)
     for path in args.leaderboards:
         if not path.is_file():
@@ -102,7 +138,10 @@ def main(argv: list[str] | None = None) -> None:
     seeds = [read_seed(path) for path in args.leaderboards]
     for spec in args.replace:
         replace_row(seeds, spec)
+    add_extra_rows(seeds, args.extra)
     sys.stdout.write(table_over_seeds(seeds))
+    if args.versus:
+        sys.stdout.write("\n" + "".join(versus_line(seeds, row, baseline) for row, baseline in args.versus))
 
 
 if __name__ == "__main__":

@@ -55,6 +55,41 @@ def test_means_over_seeds_count_collapses_and_take_a_replaced_row(tmp_path):
     assert "450.0 / 400.0 | 425.0 ± 35.4 | 600.0" in b_row and b_row.endswith("| 2 of 2 |")
 
 
+def test_extra_rows_join_as_tagged_families_and_versus_gives_welch_interval(tmp_path):
+    stuck = "did not learn"
+    seed0 = leaderboard(tmp_path / "s0.csv", {"a": (300.0, 500.0, "ok"), "w": (640.0, 630.0, stuck)})
+    seed1 = leaderboard(tmp_path / "s1.csv", {"a": (320.0, 510.0, "ok"), "w": (650.0, 640.0, stuck)})
+    long0 = leaderboard(tmp_path / "l0.csv", {"w": (400.0, 630.0, "ok")})
+    long1 = leaderboard(tmp_path / "l1.csv", {"w": (420.0, 640.0, "ok")})
+
+    result = run(
+        seed0,
+        seed1,
+        "--extra",
+        f"long:{long0}",
+        "--extra",
+        f"long:{long1}",
+        "--versus",
+        "w (long)",
+        "a",
+        "--versus",
+        "w",
+        "a",
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    rows = {line.split(" | ")[0].strip("| "): line for line in lines if line.startswith("| ")}
+    assert list(rows)[2:] == ["a", "w (long)", "w"]  # sorted by mean FID: 310, 410, 645
+    assert "400.0 / 420.0 | 410.0 ± 14.1 | 635.0" in rows["w (long)"]
+    assert rows["w (long)"].endswith("| 2 of 2 |")
+    assert rows["w"].endswith("| 0 of 2 |")
+    # w (long) - a: +100, standard error 14.1 on 2 df (t 4.30); w - a: +335, 11.2 on 1.47 df (t 6.19)
+    assert [line for line in lines if line.startswith("- ")] == [
+        "- w (long) minus a: mean FID +39.2 to +160.8 (Welch 95 %), worse",
+        "- w minus a: mean FID +265.8 to +404.2 (Welch 95 %), worse",
+    ]
+
+
 def test_bad_inputs_stop_with_one_line_naming_them(tmp_path):
     seed0 = leaderboard(tmp_path / "s0.csv", {"a": (300.0, 500.0, "ok")})
     other = leaderboard(tmp_path / "s1.csv", {"c": (300.0, 500.0, "ok")})
@@ -64,6 +99,10 @@ def test_bad_inputs_stop_with_one_line_naming_them(tmp_path):
         ((seed0, "--replace", "3:a=x.json"), "--replace 3:a=x.json: seed 3 has no row a"),
         ((seed0, "--replace", "nonsense"), "--replace nonsense: expected SEED:FAMILY=METRICS_JSON"),
         ((seed0, "--replace", "0:a=gone.json"), "--replace 0:a=gone.json: gone.json: no such file"),
+        ((seed0, "--extra", "nocolon"), "--extra nocolon: expected TAG:LEADERBOARD_CSV"),
+        ((seed0, "--extra", "t:gone.csv"), "--extra t:gone.csv: no such file"),
+        ((seed0, "--extra", f"t:{seed0}", "--extra", f"t:{seed0}"), "--extra t: 2 leaderboards for 1 seeds"),
+        ((seed0, "--versus", "a", "zz"), "--versus 'a' 'zz': no row 'zz'"),
     ]:
         result = run(*args)
         assert result.returncode != 0

@@ -6,7 +6,8 @@
 
 The n-th CSV is seed n. `--replace SEED:FAMILY=METRICS_JSON` puts a family's metrics file from a
 later run in place of its row in that seed's table (a family fixed after that table ran, scored
-at the same budget and seed). `--extra TAG:CSV` adds the families of other runs (another
+at the same budget and seed); `--replace SEED:FAMILY=LEADERBOARD_CSV` takes the row of another
+run's leaderboard.csv. `--extra TAG:CSV` adds the families of other runs (another
 budget, say) as rows named `family (TAG)`: the n-th `--extra` of a TAG is seed n.
 `--versus A B` prints, under the table, Welch's 95 % interval for row A's mean FID minus row
 B's, with its verdict. A run the health check stopped is scored on its last good weights and
@@ -40,16 +41,23 @@ def read_seed(path: Path) -> pd.DataFrame:
 
 def replace_row(seeds: list[pd.DataFrame], spec: str) -> None:
     try:
-        seed_and_family, metrics_path = spec.split("=", 1)
+        seed_and_family, source = spec.split("=", 1)
         seed_text, family = seed_and_family.split(":", 1)
         seed = int(seed_text)
     except ValueError:
-        raise SystemExit(f"--replace {spec}: expected SEED:FAMILY=METRICS_JSON") from None
+        raise SystemExit(f"--replace {spec}: expected SEED:FAMILY=METRICS_JSON or LEADERBOARD_CSV") from None
     if not 0 <= seed < len(seeds) or family not in seeds[seed].index:
         raise SystemExit(f"--replace {spec}: seed {seed} has no row {family}")
-    if not Path(metrics_path).is_file():
-        raise SystemExit(f"--replace {spec}: {metrics_path}: no such file")
-    metrics = json.loads(Path(metrics_path).read_text())
+    path = Path(source)
+    if not path.is_file():
+        raise SystemExit(f"--replace {spec}: {source}: no such file")
+    if path.suffix == ".csv":
+        rows = read_seed(path)
+        if family not in rows.index:
+            raise SystemExit(f"--replace {spec}: {source} has no row {family}")
+        seeds[seed].loc[family, list(COLUMNS)] = rows.loc[family, list(COLUMNS)]
+        return
+    metrics = json.loads(path.read_text())
     for column in COLUMNS[:-1]:
         seeds[seed].loc[family, column] = metrics[column]
     seeds[seed].loc[family, "status"] = status({"failed": None, **metrics})
@@ -128,7 +136,7 @@ def versus_line(seeds: list[pd.DataFrame], row: str, baseline: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("leaderboards", nargs="+", type=Path, help="leaderboard.csv of seed 0, 1, ...")
-    parser.add_argument("--replace", action="append", default=[], metavar="SEED:FAMILY=METRICS_JSON")
+    parser.add_argument("--replace", action="append", default=[], metavar="SEED:FAMILY=METRICS_JSON|CSV")
     parser.add_argument("--extra", action="append", default=[], metavar="TAG:LEADERBOARD_CSV")
     parser.add_argument("--versus", action="append", nargs=2, default=[], metavar=("ROW", "BASELINE"))
     args = parser.parse_args(argv)

@@ -60,6 +60,15 @@ def test_means_over_seeds_count_collapses_and_take_a_replaced_row(tmp_path):
     b_row = [line for line in replaced.stdout.splitlines() if line.startswith("| b ")][0]
     assert "450.0 / 400.0 | 425.0 ± 35.4 | 600.0" in b_row and b_row.endswith("| 2 of 2 |")
 
+    # a row of another run's leaderboard.csv, status and all; the other families keep theirs
+    later = leaderboard(tmp_path / "later.csv", {"b": (380.0, 560.0, "ok"), "z": (1.0, 2.0, "ok")})
+    from_csv = run(seed0, seed1, "--replace", f"0:b={later}")
+    assert from_csv.returncode == 0, from_csv.stderr
+    rows = {line.split(" | ")[0].strip("| "): line for line in from_csv.stdout.splitlines()[2:]}
+    assert list(rows) == ["a", "b"]
+    assert "380.0 / 400.0 | 390.0 ± 14.1 | 585.0" in rows["b"] and rows["b"].endswith("| 2 of 2 |")
+    assert "300.0 / 320.0 | 310.0 ± 14.1 | 505.0" in rows["a"]
+
 
 def test_extra_rows_join_as_tagged_families_and_versus_gives_welch_interval(tmp_path):
     stuck = "did not learn"
@@ -103,8 +112,9 @@ def test_bad_inputs_stop_with_one_line_naming_them(tmp_path):
         ((tmp_path / "missing.csv",), "missing.csv: no such file"),
         ((seed0, other), "seed 0: families ['a'] differ"),
         ((seed0, "--replace", "3:a=x.json"), "--replace 3:a=x.json: seed 3 has no row a"),
-        ((seed0, "--replace", "nonsense"), "--replace nonsense: expected SEED:FAMILY=METRICS_JSON"),
+        ((seed0, "--replace", "nonsense"), "--replace nonsense: expected SEED:FAMILY=METRICS_JSON or"),
         ((seed0, "--replace", "0:a=gone.json"), "--replace 0:a=gone.json: gone.json: no such file"),
+        ((seed0, "--replace", f"0:a={other}"), f"--replace 0:a={other}: {other} has no row a"),
         ((seed0, "--extra", "nocolon"), "--extra nocolon: expected TAG:LEADERBOARD_CSV"),
         ((seed0, "--extra", "t:gone.csv"), "--extra t:gone.csv: no such file"),
         ((seed0, "--extra", f"t:{seed0}", "--extra", f"t:{seed0}"), "--extra t: 2 leaderboards for 1 seeds"),

@@ -66,9 +66,9 @@ smoke-all: setup
 # Every family at one equal budget on CIFAR-10 (conf/profile/table.yaml), as an experiment in
 # this workspace, so an interrupted run resumes where it stopped when run again (finished
 # stages are skipped, the family in training resumes from its checkpoint). Then
-# reports/table/ gets the leaderboard, each family's sample grid and the machine and duration
-# of this invocation. `git checkout params.yaml dvc.lock && dvc checkout` returns to the commit
-# (an interrupted `dvc exp run` can leave git on a detached HEAD: `git checkout main` first).
+# reports/table/ gets the leaderboard, each family's sample grid, samples.png (a row of each
+# family, best FID first) and the machine and duration of this invocation.
+# `git checkout params.yaml dvc.lock && dvc checkout` returns to the commit (an interrupted `dvc exp run` can leave git on a detached HEAD: `git checkout main` first).
 # SEED=n trains every family with training seed n and writes reports/table-seedn/ instead.
 SEED ?= 0
 TABLE_DIR = reports/table$(if $(filter-out 0,$(SEED)),-seed$(SEED))
@@ -79,6 +79,7 @@ table: setup data
 	cp reports/leaderboard.csv $(TABLE_DIR)/ && \
 	for family in $$($(PY) -c "import yaml; print(' '.join(yaml.safe_load(open('params.yaml'))['families']))"); do \
 		mkdir -p $(TABLE_DIR)/samples/$$family && cp reports/samples/$$family/grid.png $(TABLE_DIR)/samples/$$family/; done && \
+	$(PY) scripts/table_samples.py $(TABLE_DIR) && \
 	printf 'machine: %s, %s cores, with %s\ncommit: %s, training seed %s\nseconds of this invocation: %s\n' \
 		"$$(lscpu | sed -n 's/^Model name: *//p')" "$$(nproc)" \
 		"$$(grep -o -w 'avx2\|avx512f\|avx512_bf16\|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')" \

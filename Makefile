@@ -68,7 +68,8 @@ smoke-all: setup
 # stages are skipped, the family in training resumes from its checkpoint). Then
 # reports/table/ gets the leaderboard, each family's sample grid, samples.png (a row of each
 # family, best FID first) and the machine and duration of this invocation.
-# `git checkout params.yaml dvc.lock && dvc checkout` returns to the commit (an interrupted `dvc exp run` can leave git on a detached HEAD: `git checkout main` first).
+# `git checkout params.yaml dvc.lock && dvc checkout` returns to the commit (an interrupted
+# `dvc exp run` can leave git on a detached HEAD: `git checkout main` first).
 # SEED=n trains every family with training seed n and writes reports/table-seedn/ instead.
 SEED ?= 0
 TABLE_DIR = reports/table$(if $(filter-out 0,$(SEED)),-seed$(SEED))

@@ -2,7 +2,9 @@
 
     python scripts/table_over_seeds.py reports/table/leaderboard.csv \
         reports/table-seed1/leaderboard.csv reports/table-seed2/leaderboard.csv \
-        --replace 0:dcgan5=reports/dcgan5-fix/after_seed0.json
+        --replace 1:wgan1=reports/table-wgan-g1000/seed1/leaderboard.csv
+
+(docs/table.md has the command behind the README's table.)
 
 The n-th CSV is seed n. `--replace SEED:FAMILY=METRICS_JSON` puts a family's metrics file from a
 later run in place of its row in that seed's table (a family fixed after that table ran, scored

@@ -293,5 +293,6 @@ def test_the_table_profile_gives_every_cifar_family_the_same_g_updates(monkeypat
     cifar_sized = sorted(f for f, m in cfg.models.items() if ARCHITECTURES[m.arch].image_size == 32)
     assert sorted(cfg.families) == cifar_sized and len(cfg.families) == 17
     # the CPU profile's own SNGAN budget (models.sngan.steps) must not leak into the table
-    assert {f: training_steps(cfg.train, cfg.models[f]) for f in cfg.families} == dict.fromkeys(cfg.families, 1000)
+    steps = {f: training_steps(cfg.train, cfg.models[f]) for f in cfg.families}
+    assert steps == dict.fromkeys(cfg.families, 1000)
     assert cfg.train.batch_size == 32 and {cfg.models[f].d_steps for f in cfg.families} == {1, 5}

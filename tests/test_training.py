@@ -290,7 +290,7 @@ class ParamSumMonitor:
         self.rows: list[list[float]] = []
 
     def __call__(self, step: int, generator: torch.nn.Module) -> None:
-        self.rows.append([step, float(sum(p.double().sum() for p in generator.parameters()))])
+        self.rows.append([step, float(sum(p.detach().double().sum() for p in generator.parameters()))])
 
     def state_dict(self) -> dict:
         return {"rows": self.rows}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -13,6 +15,15 @@ from stages.data.dataset import ImageSet
 from stages.data.shapes import make_shapes
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def script_module(name: str) -> ModuleType:
+    """scripts/<name>.py as a module (scripts/ is not a package), to call its functions in-process."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

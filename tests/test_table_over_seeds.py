@@ -1,6 +1,5 @@
 """scripts/table_over_seeds.py: the all-families table over several `make table` seeds."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -9,11 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "table_over_seeds.py"
-# scripts/ is not a package: load the script as a module to call its main() in-process
-_spec = importlib.util.spec_from_file_location("table_over_seeds", SCRIPT)
-table_over_seeds = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(table_over_seeds)
+from tests.conftest import REPO, script_module
+
+SCRIPT = REPO / "scripts" / "table_over_seeds.py"
+table_over_seeds = script_module("table_over_seeds")
 
 
 def leaderboard(path: Path, rows: dict[str, tuple[float, float, str]]) -> Path:

@@ -1,6 +1,5 @@
 """scripts/table_samples.py: one picture of every family of a `make table` run."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +9,9 @@ import torch
 from PIL import Image
 
 from stages.data.images import save_grid
+from tests.conftest import script_module
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "table_samples.py"
-_spec = importlib.util.spec_from_file_location("table_samples", SCRIPT)
-table_samples = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(table_samples)
+table_samples = script_module("table_samples")
 
 
 def solid(values: list[int], size: int = 8) -> torch.Tensor:

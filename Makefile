@@ -23,7 +23,7 @@ else ifneq ($(NUMERICS),native)
 $(error NUMERICS=$(NUMERICS): expected native or avx2)
 endif
 
-.PHONY: numerics setup data repro smoke smoke-all table cifar-net test test-fast check bench lint clean-checkpoints ablations-queue ablations sample translate
+.PHONY: numerics setup data repro smoke smoke-all table table-gpu cifar-net test test-fast check bench lint clean-checkpoints ablations-queue ablations sample translate
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -85,6 +85,17 @@ table: setup data
 		"$$(lscpu | sed -n 's/^Model name: *//p')" "$$(nproc)" \
 		"$$(grep -o -w 'avx2\|avx512f\|avx512_bf16\|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')" \
 		"$$(git rev-parse --short HEAD)" "$(SEED)" "$$(( $$(date +%s) - start ))" > $(TABLE_DIR)/run.txt && cat $(TABLE_DIR)/run.txt
+
+# Every family on one GPU, in one process (scripts/gpu_table.py: no DVC needed there): the
+# largest step count, the same for all, at which the 17 and two more seeds of the best three
+# fit in BUDGET seconds (`profile=table_gpu`: the GPU profile's training, `make table`'s
+# evaluation). It writes the pipeline's outputs in this workspace as `dvc repro` would
+# (`dvc checkout` returns to the committed ones) and its tables to reports/table-gpu/.
+BUDGET ?= 480
+table-gpu: setup data
+	$(PY) -m stages.config write profile=table_gpu --params artifacts/params-table-gpu.yaml
+	$(PY) scripts/gpu_table.py --params artifacts/params-table-gpu.yaml --budget-seconds $(BUDGET) \
+		--out reports/table-gpu
 
 test: setup
 	$(PY) -m pytest

@@ -51,7 +51,7 @@ from stages.gan.loop import train_gan  # noqa: E402
 
 log = logging.getLogger("gpu_table")
 
-PROBE_STEPS = (10, 40)  # two short runs: their difference is the per-step time
+PROBE_STEPS = (10, 160)  # two short runs: their difference is the per-step time (150 steps: above the noise)
 EVAL_SECONDS_GUESS = 6.0  # per run, before one has been timed: grids, evaluation, copies
 RESERVE_SECONDS = 20.0  # the leaderboards, samples.png and the last pack
 STEP_QUANTUM = 100

@@ -6,14 +6,17 @@
 
 (docs/table.md has the command behind the README's table.)
 
-The n-th CSV is seed n. `--replace SEED:FAMILY=METRICS_JSON` puts a family's metrics file from a
-later run in place of its row in that seed's table (a family fixed after that table ran, scored
-at the same budget and seed); `--replace SEED:FAMILY=LEADERBOARD_CSV` takes the row of another
-run's leaderboard.csv. `--extra TAG:CSV` adds the families of other runs (another
-budget, say) as rows named `family (TAG)`: the n-th `--extra` of a TAG is seed n.
-`--versus A B` prints, under the table, Welch's 95 % interval for row A's mean FID minus row
-B's, with its verdict. A run the health check stopped is scored on its last good weights and
-counts in the mean like any other seed: the mean is what a user gets, collapses included.
+The n-th CSV is seed n; `A.csv+B.csv` takes that seed's rows from two runs (a family in both
+is an error). `--families A,B` keeps only those rows (every seed must hold them): the best
+families of `scripts/gpu_table.py`, which trains only them with the later seeds.
+`--replace SEED:FAMILY=METRICS_JSON` puts a family's metrics file from a later run in place of
+its row in that seed's table (a family fixed after that table ran, scored at the same budget
+and seed); `--replace SEED:FAMILY=LEADERBOARD_CSV` takes the row of another run's
+leaderboard.csv. `--extra TAG:CSV` adds the families of other runs (another budget, say) as
+rows named `family (TAG)`: the n-th `--extra` of a TAG is seed n. `--versus A B` prints, under
+the table, Welch's 95 % interval for row A's mean FID minus row B's, with its verdict. A run
+the health check stopped is scored on its last good weights and counts in the mean like any
+other seed: the mean is what a user gets, collapses included.
 """
 
 from __future__ import annotations
@@ -39,6 +42,28 @@ def read_seed(path: Path) -> pd.DataFrame:
     if missing:
         raise SystemExit(f"{path}: no column {', '.join(missing)}: not a leaderboard.csv of `make table`")
     return table.loc[:, list(COLUMNS)]
+
+
+def read_seed_runs(spec: Path) -> pd.DataFrame:
+    """One seed's leaderboard.csv, or several joined with '+'."""
+    tables = []
+    for part in str(spec).split("+"):
+        if not Path(part).is_file():
+            raise SystemExit(f"{part}: no such file (run `make table SEED=n` first)")
+        tables.append(read_seed(Path(part)))
+    joined = pd.concat(tables)
+    twice = sorted(set(joined.index[joined.index.duplicated()]))
+    if twice:
+        raise SystemExit(f"{spec}: {', '.join(twice)} in more than one of its leaderboards")
+    return joined
+
+
+def keep_families(seeds: list[pd.DataFrame], families: list[str]) -> list[pd.DataFrame]:
+    for seed, table in enumerate(seeds):
+        missing = [family for family in families if family not in table.index]
+        if missing:
+            raise SystemExit(f"--families: seed {seed} has no row {', '.join(missing)}")
+    return [table.loc[families] for table in seeds]
 
 
 def replace_row(seeds: list[pd.DataFrame], spec: str) -> None:
@@ -137,15 +162,17 @@ def versus_line(seeds: list[pd.DataFrame], row: str, baseline: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("leaderboards", nargs="+", type=Path, help="leaderboard.csv of seed 0, 1, ...")
+    parser.add_argument(
+        "leaderboards", nargs="+", type=Path, help="leaderboard.csv of seed 0, 1, ... (A.csv+B.csv: both)"
+    )
     parser.add_argument("--replace", action="append", default=[], metavar="SEED:FAMILY=METRICS_JSON|CSV")
     parser.add_argument("--extra", action="append", default=[], metavar="TAG:LEADERBOARD_CSV")
     parser.add_argument("--versus", action="append", nargs=2, default=[], metavar=("ROW", "BASELINE"))
+    parser.add_argument("--families", default="", metavar="A,B", help="only these rows")
     args = parser.parse_args(argv)
-    for path in args.leaderboards:
-        if not path.is_file():
-            raise SystemExit(f"{path}: no such file (run `make table SEED=n` first)")
-    seeds = [read_seed(path) for path in args.leaderboards]
+    seeds = [read_seed_runs(path) for path in args.leaderboards]
+    if args.families:
+        seeds = keep_families(seeds, args.families.split(","))
     for spec in args.replace:
         replace_row(seeds, spec)
     add_extra_rows(seeds, args.extra)

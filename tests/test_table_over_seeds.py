@@ -103,6 +103,23 @@ def test_extra_rows_join_as_tagged_families_and_versus_gives_welch_interval(tmp_
     ]
 
 
+def test_a_seed_joined_from_two_runs_and_only_the_named_families(tmp_path):
+    """scripts/gpu_table.py's layout: seed 0 has every family, later seeds only the best ones,
+    and a seed can come from two runs."""
+    seed0 = leaderboard(
+        tmp_path / "s0.csv", {"a": (100.0, 500.0, "ok"), "b": (200.0, 500.0, "ok"), "c": (9.0, 9.0, "ok")}
+    )
+    seed1 = leaderboard(tmp_path / "s1.csv", {"a": (110.0, 500.0, "ok"), "b": (220.0, 500.0, "ok")})
+    seed2a = leaderboard(tmp_path / "s2a.csv", {"a": (120.0, 500.0, "ok")})
+    seed2b = leaderboard(tmp_path / "s2b.csv", {"b": (600.0, 500.0, "did not learn")})
+    result = run(seed0, seed1, f"{seed2a}+{seed2b}", "--families", "b,a")
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| a") or line.startswith("| b")]
+    assert rows[0].startswith("| a | 100.0 / 110.0 / 120.0 | 110.0 ± 10.0 |")
+    assert rows[1].startswith("| b | 200.0 / 220.0 / 600.0 |") and rows[1].endswith("| 2 of 3 |")
+    assert "| c " not in result.stdout
+
+
 def test_bad_inputs_stop_with_one_line_naming_them(tmp_path):
     seed0 = leaderboard(tmp_path / "s0.csv", {"a": (300.0, 500.0, "ok")})
     other = leaderboard(tmp_path / "s1.csv", {"c": (300.0, 500.0, "ok")})
@@ -117,6 +134,8 @@ def test_bad_inputs_stop_with_one_line_naming_them(tmp_path):
         ((seed0, "--extra", "t:gone.csv"), "--extra t:gone.csv: no such file"),
         ((seed0, "--extra", f"t:{seed0}", "--extra", f"t:{seed0}"), "--extra t: 2 leaderboards for 1 seeds"),
         ((seed0, "--versus", "a", "zz"), "--versus 'a' 'zz': no row 'zz'"),
+        ((f"{seed0}+{seed0}",), f"{seed0}+{seed0}: a in more than one of its leaderboards"),
+        ((seed0, other, "--families", "a"), "--families: seed 1 has no row a"),
     ]:
         # in-process: a SystemExit with a message is what the CLI prints as its one line, exit 1
         with pytest.raises(SystemExit) as stop:

@@ -45,7 +45,7 @@ from stages.core import paths  # noqa: E402
 from stages.core.device import resolve_device  # noqa: E402
 from stages.core.errors import UserError, run_main  # noqa: E402
 from stages.core.io import write_json, write_text  # noqa: E402
-from stages.core.schema import Config, load_params  # noqa: E402
+from stages.core.schema import Config, fingerprint, load_params  # noqa: E402
 from stages.data.dataset import load_prepared  # noqa: E402
 from stages.gan.loop import train_gan  # noqa: E402
 
@@ -170,7 +170,19 @@ def machine() -> dict:
     return facts
 
 
-def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915
+def prepare_data(cfg: Config) -> None:
+    """The stages before training, as `dvc repro` runs them."""
+    prepare.run(cfg)
+    reference_stats.run(cfg)
+    outliers.run(cfg, progress=False)
+    trainset.run(cfg)
+
+
+def write_samples(seed_dir: Path) -> None:
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "table_samples.py"), str(seed_dir)], check=True)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", type=Path, default=Path("reports/table-gpu"))
@@ -186,6 +198,10 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915
     device = resolve_device(cfg.train.device)
     run_path = args.out / "run.json"
     state = json.loads(run_path.read_text()) if run_path.is_file() else {}
+    params_hash = fingerprint(cfg)
+    if state.get("params_fingerprint", params_hash) != params_hash:
+        raise UserError(f"{run_path}: a run of other params; give another --out, or delete {args.out}")
+    state["params_fingerprint"] = params_hash
     state.setdefault("machine", machine())
     if args.commit:
         state["machine"]["commit"] = args.commit
@@ -203,10 +219,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915
         return time.perf_counter()
 
     tick = time.perf_counter()
-    prepare.run(cfg)
-    reference_stats.run(cfg)
-    outliers.run(cfg, progress=False)
-    trainset.run(cfg)
+    prepare_data(cfg)
     tick = phase("data stages", tick)
 
     if "steps" not in state:
@@ -246,8 +259,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915
         one_run(family, 0)
     scored = [family for family in cfg.families if "fid" in state["runs"][f"{family}/seed0"]]
     write_leaderboard(cfg, scored, args.out / "seed0")
-    samples_script = ROOT / "scripts" / "table_samples.py"
-    subprocess.run([sys.executable, str(samples_script), str(args.out / "seed0")], check=True)
+    write_samples(args.out / "seed0")
     tick = phase("seed 0", tick)
 
     best = sorted(scored, key=lambda family: state["runs"][f"{family}/seed0"]["fid"])[: args.top]

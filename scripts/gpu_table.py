@@ -18,7 +18,8 @@ Writes OUT/seed<n>/ in the layout of `make table`'s folders (leaderboard.md, lea
 samples/<family>/grid.png, with metrics/<family>.json, its protocol and the training summary),
 OUT/seed0/samples.png (scripts/table_samples.py) and OUT/run.json: the machine, the step count,
 each family's measured step time and the seconds of each phase. Run again with the same OUT,
-it takes the step count from run.json and skips the runs already scored.
+it takes the step count from run.json and skips the runs already scored; with other params,
+it stops and says so.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ from stages.core.device import resolve_device  # noqa: E402
 from stages.core.errors import UserError, run_main  # noqa: E402
 from stages.core.io import write_json, write_text  # noqa: E402
 from stages.core.schema import Config, fingerprint, load_params  # noqa: E402
-from stages.data.dataset import load_prepared  # noqa: E402
+from stages.data.dataset import ImageSet, load_prepared  # noqa: E402
 from stages.gan.loop import train_gan  # noqa: E402
 
 log = logging.getLogger("gpu_table")
@@ -76,10 +76,9 @@ def with_run(cfg: Config, seed: int, steps: int, cuda_graph: bool) -> Config:
     )
 
 
-def probe(cfg: Config, family: str, device: torch.device) -> Probe:
+def probe(cfg: Config, family: str, data: ImageSet, device: torch.device) -> Probe:
     """Seconds per step of the family's training loop here, with a CUDA graph where the step
     captures (the stage stops with a UserError where it cannot), else eagerly."""
-    data = load_prepared(paths.trainset_dir(cfg.data.name), "train")
     attempts = [True, False] if cfg.train.cuda_graph and device.type == "cuda" else [False]
     note = ""
     for graphed in attempts:
@@ -227,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.steps:
             state["steps"], state["probes"] = args.steps, {}
         else:
-            probes = {family: probe(cfg, family, device) for family in cfg.families}
+            data = load_prepared(paths.trainset_dir(cfg.data.name), "train")
+            probes = {family: probe(cfg, family, data, device) for family in cfg.families}
             state["probes"] = {family: rounded(dataclasses.asdict(p)) for family, p in probes.items()}
             tick = phase("timing runs", tick)
             left = args.budget_seconds - (time.perf_counter() - start) - RESERVE_SECONDS

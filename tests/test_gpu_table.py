@@ -53,7 +53,10 @@ def fake_stages(monkeypatch):
 
     monkeypatch.setattr(gpu_table, "load_params", lambda path: cfg)
     monkeypatch.setattr(gpu_table, "prepare_data", lambda cfg: None)
-    monkeypatch.setattr(gpu_table, "probe", lambda cfg, family, device: gpu_table.Probe(0.01, 0.0, False))
+    monkeypatch.setattr(gpu_table, "load_prepared", lambda data_dir, split: None)
+    monkeypatch.setattr(
+        gpu_table, "probe", lambda cfg, family, data, device: gpu_table.Probe(0.01, 0.0, False)
+    )
     monkeypatch.setattr(gpu_table, "train_and_score", train_and_score)
     monkeypatch.setattr(
         gpu_table,

@@ -5,6 +5,7 @@
                            [--reference dcgan3 dcgan_radford64] [--eval-images 0]
                            [--backbones featurenet inception]
                            [--style-size 256] [--style-iterations 30]
+                           [--cyclegan-size -1] [--cyclegan-batch-sizes 1] [--cyclegan-steps 0]
                            [--plain] [--contiguous] [--compile [--compile-mode M]]
                            [--cuda-graph | --no-cuda-graph] [--amp auto|cuda|off] [--profile]
                            [--peer PATH/TO/pytorch-examples/dcgan/main.py] [--peer-batch-size 64]
@@ -23,8 +24,9 @@ evaluation path: sample N images from a DCGAN 3 generator, extract features with
 backbone available here and compute FID + KID against reference statistics (an Inception
 whose weights file is absent is timed with random weights: the speed does not depend on
 the values, and the figure is marked so). Last,
-L-BFGS iterations of VGG19 style transfer. Prints a table, then one JSON line with every
-figure.
+L-BFGS iterations of VGG19 style transfer, and with --cyclegan-size the CycleGAN loop on
+random images at each of --cyclegan-batch-sizes (on CUDA eager and as a CUDA graph, side by
+side). Prints a table, then one JSON line with every figure.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
@@ -47,7 +50,17 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from stages.core.device import arithmetic, resolve_device, set_threads
 from stages.core.errors import UserError, run_main
-from stages.core.schema import Amp, Backbone, CompileMode, Config, Device, EvalConfig, load_params
+from stages.core.schema import (
+    Amp,
+    Backbone,
+    CompileMode,
+    Config,
+    CycleGanConfig,
+    Device,
+    EvalConfig,
+    load_params,
+)
+from stages.cyclegan.loop import train_cyclegan
 from stages.data.dataset import ImageSet
 from stages.data.images import to_signed_unit
 from stages.gan.loop import train_gan
@@ -327,6 +340,42 @@ def bench_style(size: int, iterations: int, device: torch.device) -> dict:
     }
 
 
+def bench_cyclegan(  # noqa: PLR0913
+    cfg: CycleGanConfig, size: int, batch: int, steps: int, device: torch.device, graphed: bool
+) -> dict:
+    """Images/s (both domains counted, as in train.json) of the CycleGAN loop at size x size:
+    the difference of a (5 + steps)-step and a 5-step run, so building the networks, the
+    warm-up and a graph's capture are not counted."""
+    run_cfg = dataclasses.replace(cfg, batch_size=batch, cuda_graph=graphed, checkpoint_every=10**9)
+    rng = np.random.default_rng(0)
+    domain_a, domain_b = (rng.integers(0, 256, (64, size, size, 3), dtype=np.uint8) for _ in range(2))
+    seconds = []
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    with tempfile.TemporaryDirectory() as folder:
+        for count in (WARMUP_STEPS, WARMUP_STEPS + steps):
+            checkpoint = Path(folder) / f"{count}.pt"
+            run = dataclasses.replace(run_cfg, steps=count)
+            seconds.append(
+                train_cyclegan(
+                    run, domain_a, domain_b, domain_a[:1], device, checkpoint, "bench", None, False
+                ).seconds
+            )
+    if seconds[1] <= seconds[0]:  # start-up noise larger than the timed steps
+        raise UserError(f"--cyclegan-steps {steps}: too few to time (the longer run was not slower)")
+    rate = 2 * batch * steps / (seconds[1] - seconds[0])
+    return {
+        "image_size": size,
+        "batch_size": batch,
+        "cuda_graph": graphed,
+        "arithmetic": arithmetic(device, Amp.cuda if cfg.amp else Amp.off),
+        "steps": steps,
+        "train_images_per_second": round(rate, 1),
+        "milliseconds_per_step": round(1000 * (seconds[1] - seconds[0]) / steps, 2),
+        "peak_memory_mb": round(peak_memory_mb(device), 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
@@ -343,6 +392,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--style-size", type=int, default=0, help="0 = 256 on CPU, 512 on GPU; -1 = skip")
     parser.add_argument("--style-iterations", type=int, default=30)
+    parser.add_argument(
+        "--cyclegan-size",
+        type=int,
+        default=-1,
+        help="CycleGAN loop at this size (-1 = skip; 0 = 64 CPU, 256 GPU)",
+    )
+    parser.add_argument("--cyclegan-batch-sizes", type=int, nargs="*", default=[1])
+    parser.add_argument(
+        "--cyclegan-steps", type=int, default=0, help="timed steps; 0 = 10 on CPU, 300 on GPU"
+    )
     # the loop's switches, to measure what each one is worth on this machine
     parser.add_argument("--plain", action="store_true", help="train.fast_paths=false")
     parser.add_argument("--contiguous", action="store_true", help="train.channels_last=false")
@@ -377,6 +436,8 @@ def main(argv: list[str] | None = None) -> None:
     drop_training_budgets(cfg)
     if args.peer is not None:
         check_peer(args.peer)  # before minutes of training benches, not after
+    if args.cyclegan_size > 0 and (args.cyclegan_size < 32 or args.cyclegan_size % 4):
+        raise UserError(f"--cyclegan-size {args.cyclegan_size}: a multiple of 4, >= 32 (the PatchGAN)")
     on_gpu = device.type == "cuda"
     steps = args.steps or (200 if on_gpu else 20)
     figures: dict = {
@@ -464,6 +525,20 @@ def main(argv: list[str] | None = None) -> None:
             f"style {style['backbone']} {size} px: {style['iterations_per_second']:.2f} L-BFGS it/s, "
             f"{style['seconds_for_300_iterations']:.1f} s for 300"
         )
+    if args.cyclegan_size >= 0:
+        size = args.cyclegan_size or (256 if on_gpu else 64)
+        cyclegan_steps = args.cyclegan_steps or (300 if on_gpu else 10)
+        figures["cyclegan"] = []
+        for batch in args.cyclegan_batch_sizes:
+            for graphed in [False, True] if on_gpu else [False]:  # eager and graphed, side by side
+                result = bench_cyclegan(cfg.cyclegan, size, batch, cyclegan_steps, device, graphed)
+                figures["cyclegan"].append(result)
+                print(
+                    f"cyclegan {size} px batch {batch:>3} {'CUDA graph' if graphed else 'eager':10s} "
+                    f"{result['train_images_per_second']:>8.1f} img/s "
+                    f"{result['milliseconds_per_step']:>8.2f} ms/step "
+                    f"({result['arithmetic']}, peak {result['peak_memory_mb']:.0f} MB)"
+                )
     print(json.dumps(figures, sort_keys=True))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 import zipfile
@@ -52,6 +53,17 @@ def test_image_pool_returns_inputs_until_full_then_old_images_half_the_time() ->
     # each answer is the new image itself or one that came before it
     pairs = zip(returned.flatten().tolist(), new.flatten().tolist(), strict=True)
     assert all(v == w or v < 10 or 100 <= v < w for v, w in pairs)
+
+
+def test_no_pool_hands_d_the_new_fakes_detached(tmp_path: Path) -> None:
+    """cyclegan.pool_size=0 (no history): D's update must not backpropagate into the
+    generators' graph, which their own update has already freed."""
+    assert ImagePool(size=0).query(torch.ones(2, 3, 4, 4, requires_grad=True)).requires_grad is False
+    cfg, args = _tiny_run(steps=2)
+    run = translation.train_cyclegan(
+        dataclasses.replace(cfg, pool_size=0), *args[1:], tmp_path / "c.pt", "f", None, progress=False
+    )
+    assert run.steps == 2
 
 
 def test_image_pool_state_round_trips() -> None:
@@ -136,18 +148,16 @@ def _tiny_run(steps: int) -> tuple[CycleGanConfig, tuple]:
     return cfg, (cfg, a, b, a[:2], torch.device("cpu"))
 
 
-def test_interrupted_training_resumes_to_identical_weights(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _, args = _tiny_run(steps=8)
-    straight = translation.train_cyclegan(*args, tmp_path / "a.pt", "f", tmp_path / "snaps_a", progress=False)
+def sigint_at(step: int) -> type:
+    """A stand-in for stop_on_sigint whose Ctrl-C comes during step `step` (1-based): the
+    loop asks once per step."""
 
-    class StopAtStep:  # Ctrl-C during the 4th step: the loop asks once per step
+    class StopAtStep:
         calls = 0
 
         def is_set(self) -> bool:
             StopAtStep.calls += 1
-            return StopAtStep.calls >= 4
+            return StopAtStep.calls >= step
 
     class FakeSigint:
         def __enter__(self) -> StopAtStep:
@@ -156,18 +166,67 @@ def test_interrupted_training_resumes_to_identical_weights(
         def __exit__(self, *exc: object) -> None:
             return None
 
-    monkeypatch.setattr(translation, "stop_on_sigint", FakeSigint)
+    return FakeSigint
+
+
+def interrupted_then_resumed(
+    args: tuple, stop: int, checkpoint: Path, snapshots: Path | None, monkeypatch: pytest.MonkeyPatch
+) -> translation.CycleGanRun:
+    """A run stopped by Ctrl-C during step `stop`, then the same command again."""
+    monkeypatch.setattr(translation, "stop_on_sigint", sigint_at(stop))
     with pytest.raises(KeyboardInterrupt):
-        translation.train_cyclegan(*args, tmp_path / "b.pt", "f", tmp_path / "snaps_b", progress=False)
-    assert torch.load(tmp_path / "b.pt", weights_only=True)["step"] == 4
+        translation.train_cyclegan(*args, checkpoint, "f", snapshots, progress=False)
+    assert torch.load(checkpoint, weights_only=True)["step"] == stop
     monkeypatch.setattr(translation, "stop_on_sigint", lambda: FakeSigintNever())
-    resumed = translation.train_cyclegan(*args, tmp_path / "b.pt", "f", tmp_path / "snaps_b", progress=False)
-    assert resumed.steps == straight.steps == 8
-    for mine, theirs in zip(
-        resumed.model.state_dict().values(), straight.model.state_dict().values(), strict=True
-    ):
-        assert torch.equal(mine, theirs)
-    assert resumed.rows == straight.rows
+    return translation.train_cyclegan(*args, checkpoint, "f", snapshots, progress=False)
+
+
+def assert_same_run(run: translation.CycleGanRun, other: translation.CycleGanRun) -> None:
+    assert run.steps == other.steps
+    assert run.rows == other.rows
+    for name, weight in other.model.state_dict().items():
+        assert torch.equal(weight, run.model.state_dict()[name]), name
+
+
+def test_interrupted_training_resumes_to_identical_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, args = _tiny_run(steps=8)
+    straight = translation.train_cyclegan(*args, tmp_path / "a.pt", "f", tmp_path / "snaps_a", progress=False)
+    resumed = interrupted_then_resumed(args, 4, tmp_path / "b.pt", tmp_path / "snaps_b", monkeypatch)
+    assert resumed.steps == 8
+    assert_same_run(resumed, straight)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graph_steps_match_the_eager_steps_and_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cyclegan.cuda_graph replays the eager step: the same losses and weights, bit for bit,
+    through the pools' filling and swapping (pool 3, batch 2, 12 steps); a graphed run
+    stopped at step 7 resumes (3 eager steps, a new capture) to the same end."""
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    cfg = CycleGanConfig(
+        steps=12, batch_size=2, width_g=8, width_d=8, n_blocks=2, pool_size=3, log_every=2, cuda_graph=True
+    )
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    args = (cfg, a, 255 - a, a[:2], torch.device("cuda"))
+    replayed = translation.train_cyclegan(*args, tmp_path / "g.pt", "f", None, progress=False)
+    assert_same_run(interrupted_then_resumed(args, 7, tmp_path / "r.pt", None, monkeypatch), replayed)
+    monkeypatch.setattr(translation, "GRAPH_WARMUP_STEPS", 10**6)  # same optimisers, never captured
+    eager = translation.train_cyclegan(*args, tmp_path / "e.pt", "f", None, progress=False)
+    assert_same_run(eager, replayed)
+
+
+def test_cuda_graph_is_ignored_off_cuda(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cfg, args = _tiny_run(steps=2)
+    graphed = (dataclasses.replace(cfg, cuda_graph=True), *args[1:])
+    with caplog.at_level("INFO", logger="cyclegan"):
+        run = translation.train_cyclegan(*graphed, tmp_path / "c.pt", "f", None, progress=False)
+    assert "cyclegan.cuda_graph: running eagerly, the device is not CUDA" in caplog.text
+    assert_same_run(run, translation.train_cyclegan(*args, tmp_path / "p.pt", "f", None, progress=False))
 
 
 class FakeSigintNever:

@@ -400,6 +400,7 @@ class CycleGanConfig:
     seed: int = 0
     device: Device = Device.auto
     amp: bool = True  # bf16 autocast on CUDA; ignored on the CPU
+    cuda_graph: bool = False  # CUDA: the whole step as one CUDA graph (launch-bound at batch 1)
     eval_batch_size: int = 16
 
 

@@ -11,7 +11,8 @@ training device from a seeded generator.
 
 A checkpoint (networks, optimisers, pools, random states, loss rows) is written every
 `checkpoint_every` steps and after the step in which Ctrl-C came; the same command resumes
-it exactly.
+it exactly. With `cuda_graph` on CUDA the whole step is replayed as one CUDA graph: what it
+draws on the host (batches, crops, flips, the pools' plans) is drawn before it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
+from torch.optim import Adam
 from tqdm import tqdm
 
 from stages.core.checkpoint import Checkpoint, stop_on_sigint
@@ -34,6 +36,7 @@ from stages.core.io import csv_text
 from stages.core.schema import Amp, CycleGanConfig
 from stages.cyclegan.translation import save_triptych
 from stages.data.images import channels_first, to_signed_unit
+from stages.gan.cuda_graph import GRAPH_WARMUP_STEPS, GraphedStep, set_lr
 from stages.models.cyclegan import ImagePool, PatchDiscriminator, ResnetGenerator, default_blocks
 
 log = logging.getLogger("cyclegan")
@@ -146,17 +149,15 @@ def train_cyclegan(  # noqa: PLR0913, PLR0915
     torch.manual_seed(cfg.seed)
     size = images_a.shape[1]
     model = CycleGan(cfg, size).to(device)
-    opt_g = torch.optim.Adam(
-        [*model.g_ab.parameters(), *model.g_ba.parameters()], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2)
-    )
-    opt_d = torch.optim.Adam(
-        [*model.d_a.parameters(), *model.d_b.parameters()], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2)
-    )
+    graphed = use_cuda_graph(cfg, device)
+    opt_g = make_adam([*model.g_ab.parameters(), *model.g_ba.parameters()], cfg, device, graphed)
+    opt_d = make_adam([*model.d_a.parameters(), *model.d_b.parameters()], cfg, device, graphed)
     pool_a, pool_b = ImagePool(cfg.pool_size, cfg.seed + 1), ImagePool(cfg.pool_size, cfg.seed + 2)
     draws = torch.Generator().manual_seed(cfg.seed)  # batch indices, crops and flips
     # both domains stay on the device as uint8 (a quarter of float32); batches are scaled there
     data_a, data_b = channels_first(images_a).to(device), channels_first(images_b).to(device)
-    autocast = autocast_for(device, Amp.cuda if cfg.amp else Amp.off)
+    # a graph capture must not use autocast's cache of cast weights (PyTorch's CUDA graph rules)
+    autocast = autocast_for(device, Amp.cuda if cfg.amp else Amp.off, cache=not graphed)
     rows: list[dict] = []
     step, seconds = 0, 0.0
     sums = torch.zeros(5, device=device)  # read every log_every steps: no sync per step
@@ -166,6 +167,9 @@ def train_cyclegan(  # noqa: PLR0913, PLR0915
         model.load_state_dict(saved["model"])
         opt_g.load_state_dict(saved["opt_g"])
         opt_d.load_state_dict(saved["opt_d"])
+        if graphed:  # the loaded groups hold the saved lr; the graph reads a device tensor
+            for group in [*opt_g.param_groups, *opt_d.param_groups]:
+                group["lr"] = torch.tensor(float(group["lr"]), device=device)
         pool_a.load_state_dict(saved["pool_a"], device)
         pool_b.load_state_dict(saved["pool_b"], device)
         draws.set_state(saved["draws"])
@@ -191,49 +195,58 @@ def train_cyclegan(  # noqa: PLR0913, PLR0915
             },
         )
 
+    def draw_inputs() -> list[tuple[Tensor, ...]]:
+        """Everything a step draws on the host, as device tensors: both real batches,
+        cropped and flipped, and both pools' plans. Eager work, outside any CUDA graph."""
+        index_a = host_to_device(
+            epoch_indices(len(data_a), step * cfg.batch_size, cfg.batch_size, cfg.seed), device
+        )
+        index_b = host_to_device(torch.randint(len(data_b), (cfg.batch_size,), generator=draws), device)
+        real_a = crop_and_flip(to_signed_unit(data_a[index_a]), cfg.load_scale, cfg.flip, draws)
+        real_b = crop_and_flip(to_signed_unit(data_b[index_b]), cfg.load_scale, cfg.flip, draws)
+        plans = [
+            host_to_device(t, device) for t in (*pool_a.plan(cfg.batch_size), *pool_b.plan(cfg.batch_size))
+        ]
+        return [(real_a, real_b, *plans)]
+
+    def train_step(inputs: list[tuple[Tensor, ...]]) -> Tensor:
+        """One G update of both generators, then one D update of both discriminators;
+        returns the five losses of LOSS_COLUMNS[2:]."""
+        real_a, real_b, slots_a, swaps_a, slots_b, swaps_b = inputs[0]
+        # generators, with the discriminators' weights left alone
+        model.d_a.requires_grad_(False)
+        model.d_b.requires_grad_(False)
+        with autocast:
+            fake_b, fake_a = model.g_ab(real_a), model.g_ba(real_b)
+            g_gan = lsgan_loss(model.d_b(fake_b), True) + lsgan_loss(model.d_a(fake_a), True)
+            cycle, identity = cycle_identity_losses(
+                model.g_ab, model.g_ba, real_a, real_b, fake_a, fake_b, cfg.lambda_cycle, cfg.lambda_identity
+            )
+        opt_g.zero_grad(set_to_none=True)
+        (g_gan + cycle + identity).backward()
+        opt_g.step()
+        # discriminators, on real images against the pools' fakes
+        model.d_a.requires_grad_(True)
+        model.d_b.requires_grad_(True)
+        pooled_b = pool_b.exchange(fake_b.float(), slots_b, swaps_b)
+        pooled_a = pool_a.exchange(fake_a.float(), slots_a, swaps_a)
+        with autocast:
+            d_b = 0.5 * (lsgan_loss(model.d_b(real_b), True) + lsgan_loss(model.d_b(pooled_b), False))
+            d_a = 0.5 * (lsgan_loss(model.d_a(real_a), True) + lsgan_loss(model.d_a(pooled_a), False))
+        opt_d.zero_grad(set_to_none=True)
+        (d_a + d_b).backward()
+        opt_d.step()
+        return torch.stack([g_gan, cycle, identity, d_a, d_b]).detach().float()
+
+    run_step = GraphedStep(train_step, GRAPH_WARMUP_STEPS, "cyclegan.cuda_graph") if graphed else train_step
     bar = tqdm(total=cfg.steps, initial=step, desc="train_cyclegan", disable=not progress)
     tick = time.perf_counter()
     with stop_on_sigint() as stop_requested:
         while step < cfg.steps:
             lr = cfg.lr * linear_decay_factor(step, cfg.steps, cfg.decay_start)
-            for group in [*opt_g.param_groups, *opt_d.param_groups]:
-                group["lr"] = lr
-            index_a = host_to_device(
-                epoch_indices(len(data_a), step * cfg.batch_size, cfg.batch_size, cfg.seed), device
-            )
-            index_b = host_to_device(torch.randint(len(data_b), (cfg.batch_size,), generator=draws), device)
-            real_a = crop_and_flip(to_signed_unit(data_a[index_a]), cfg.load_scale, cfg.flip, draws)
-            real_b = crop_and_flip(to_signed_unit(data_b[index_b]), cfg.load_scale, cfg.flip, draws)
-            # generators, with the discriminators' weights left alone
-            model.d_a.requires_grad_(False)
-            model.d_b.requires_grad_(False)
-            with autocast:
-                fake_b, fake_a = model.g_ab(real_a), model.g_ba(real_b)
-                g_gan = lsgan_loss(model.d_b(fake_b), True) + lsgan_loss(model.d_a(fake_a), True)
-                cycle, identity = cycle_identity_losses(
-                    model.g_ab,
-                    model.g_ba,
-                    real_a,
-                    real_b,
-                    fake_a,
-                    fake_b,
-                    cfg.lambda_cycle,
-                    cfg.lambda_identity,
-                )
-            opt_g.zero_grad(set_to_none=True)
-            (g_gan + cycle + identity).backward()
-            opt_g.step()
-            # discriminators, on real images against the pools' fakes
-            model.d_a.requires_grad_(True)
-            model.d_b.requires_grad_(True)
-            pooled_b, pooled_a = pool_b.query(fake_b.float()), pool_a.query(fake_a.float())
-            with autocast:
-                d_b = 0.5 * (lsgan_loss(model.d_b(real_b), True) + lsgan_loss(model.d_b(pooled_b), False))
-                d_a = 0.5 * (lsgan_loss(model.d_a(real_a), True) + lsgan_loss(model.d_a(pooled_a), False))
-            opt_d.zero_grad(set_to_none=True)
-            (d_a + d_b).backward()
-            opt_d.step()
-            sums += torch.stack([g_gan, cycle, identity, d_a, d_b]).detach().float()
+            set_lr(opt_g, lr)
+            set_lr(opt_d, lr)
+            sums += run_step(draw_inputs())
             step += 1
             if step % cfg.log_every == 0 or step == cfg.steps:
                 count = step - (rows[-1]["step"] if rows else 0)
@@ -256,6 +269,21 @@ def train_cyclegan(  # noqa: PLR0913, PLR0915
     bar.close()
     seconds += time.perf_counter() - tick
     return CycleGanRun(model, rows, seconds, step)
+
+
+def use_cuda_graph(cfg: CycleGanConfig, device: torch.device) -> bool:
+    """Whether cyclegan.cuda_graph applies: on CUDA only (elsewhere it runs eagerly, saying so)."""
+    if cfg.cuda_graph and device.type != "cuda":
+        log.info("cyclegan.cuda_graph: running eagerly, the device is not CUDA")
+    return cfg.cuda_graph and device.type == "cuda"
+
+
+def make_adam(params: list[nn.Parameter], cfg: CycleGanConfig, device: torch.device, graphed: bool) -> Adam:
+    """The reference's Adam; fused on CUDA, and in a CUDA graph capturable with its lr in
+    device memory (set_lr writes it there, the replayed step reads it)."""
+    rate = torch.tensor(cfg.lr, device=device) if graphed else cfg.lr
+    fused = device.type == "cuda"
+    return Adam(params, lr=rate, betas=(cfg.beta1, cfg.beta2), fused=fused, capturable=graphed)
 
 
 def losses_csv(rows: list[dict]) -> str:

@@ -1,4 +1,4 @@
-"""train.cuda_graph: the whole GAN training step as one CUDA graph."""
+"""train.cuda_graph and cyclegan.cuda_graph: a whole training step as one CUDA graph."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Callable
 import torch
 
 from stages.core.errors import UserError
+
+GRAPH_WARMUP_STEPS = 3  # eager steps of each run before the capture
 
 
 class GraphedStep:
@@ -19,8 +21,11 @@ class GraphedStep:
 
     The step may hold no host syncs and no host-drawn randomness; draw inputs outside it."""
 
-    def __init__(self, step: Callable[[list], tuple], warmup: int = 3) -> None:
+    def __init__(
+        self, step: Callable[[list], tuple], warmup: int = 3, setting: str = "train.cuda_graph"
+    ) -> None:
         self.step = step
+        self.setting = setting  # the switch an error names
         self.warmup = warmup
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static_inputs: list[tuple[torch.Tensor, ...]] = []
@@ -43,8 +48,8 @@ class GraphedStep:
                     self.static_outputs = self.step(self.static_inputs)
             except RuntimeError as err:  # a host sync or host copy inside the step
                 raise UserError(
-                    f"train.cuda_graph: the training step cannot be captured as a CUDA graph "
-                    f"({str(err).splitlines()[0]}); run it with train.cuda_graph=false"
+                    f"{self.setting}: the training step cannot be captured as a CUDA graph "
+                    f"({str(err).splitlines()[0]}); run it with {self.setting}=false"
                 ) from err
         else:
             for static, new in zip(self.static_inputs, inputs, strict=True):
@@ -53,3 +58,12 @@ class GraphedStep:
                         s.copy_(t)
         self.graph.replay()
         return self.static_outputs
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """The lr of every group: in place where it is a device tensor (a CUDA graph reads it)."""
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr

@@ -31,7 +31,7 @@ from stages.core.errors import UserError
 from stages.core.schema import CutMixMode, LrSchedule, ModelConfig, Optimizer, TrainConfig
 from stages.data.dataset import BatchSampler, ImageSet
 from stages.gan.augment import DiffAugmented, augment_real, paste_fake
-from stages.gan.cuda_graph import GraphedStep
+from stages.gan.cuda_graph import GRAPH_WARMUP_STEPS, GraphedStep, set_lr
 from stages.gan.health import CollapseWatch, TrainingFailed, check_losses, check_weights
 from stages.gan.objectives import make_objective
 from stages.models.registry import build_gan
@@ -39,7 +39,6 @@ from stages.models.registry import build_gan
 log = logging.getLogger("training")
 
 HISTORY_COLUMNS = ("step", "d_loss", "g_loss", "lr_g", "lr_d")
-GRAPH_WARMUP_STEPS = 3  # train.cuda_graph: eager steps of each run before the capture
 
 
 def lr_factor(schedule: LrSchedule, step: int, steps: int, cfg: TrainConfig) -> float:
@@ -411,15 +410,6 @@ def make_optimizer(  # noqa: PLR0913
     return torch.optim.Adam(
         network.parameters(), lr=rate, betas=(beta1, beta2), fused=fused, capturable=graphed
     )
-
-
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """The lr of every group: in place where it is a device tensor (a CUDA graph reads it)."""
-    for group in optimizer.param_groups:
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
 
 
 @torch.no_grad()

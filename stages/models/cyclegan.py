@@ -104,33 +104,64 @@ class ImagePool:
     Until `size` images are stored each new one is stored and returned; then each new image
     is, with probability 0.5, swapped for a random stored one (which is returned instead).
     Draws come from its own seeded generator, saved with `state_dict` for exact resumes.
+
+    The draws (`plan`, on the host) are apart from the exchange (`exchange`, on the images'
+    device, no host sync), so the exchange can sit inside a CUDA graph: the buffer is one
+    device tensor of size + 1 slots, the last taking the images that are not kept.
     """
 
     def __init__(self, size: int = 50, seed: int = 0) -> None:
         self.size = size
-        self.images: list[Tensor] = []
+        self.count = 0  # images stored so far, at most size
+        self.buffer: Tensor | None = None  # made on the first exchange, in the images' shape
         self.generator = torch.Generator().manual_seed(seed)
 
-    def query(self, images: Tensor) -> Tensor:
+    def plan(self, n: int) -> tuple[Tensor, Tensor]:
+        """For each of the next n images: (the slot it goes into, whether the image that
+        slot held comes out instead), drawn as the reference draws them."""
+        slots, swaps = [], []
+        for _ in range(n if self.size > 0 else 0):
+            if self.count < self.size:
+                slots.append(self.count)
+                swaps.append(False)
+                self.count += 1
+            elif torch.rand((), generator=self.generator) < 0.5:
+                slots.append(int(torch.randint(self.size, (), generator=self.generator)))
+                swaps.append(True)
+            else:
+                slots.append(self.size)
+                swaps.append(False)
+        return torch.tensor(slots, dtype=torch.long), torch.tensor(swaps, dtype=torch.bool)
+
+    def exchange(self, images: Tensor, slots: Tensor, swaps: Tensor) -> Tensor:
+        """Carry out a plan on a batch (slots and swaps on the images' device); image by
+        image, so a slot drawn twice in one batch behaves as in the reference."""
+        images = images.detach()  # D's update must not reach back into G's freed graph
         if self.size == 0:
             return images
+        if self.buffer is None:
+            self.buffer = images.new_zeros(self.size + 1, *images.shape[1:])
         out = []
-        for image in images.detach():
-            if len(self.images) < self.size:
-                self.images.append(image.clone())
-                out.append(image)
-            elif torch.rand((), generator=self.generator) < 0.5:
-                index = int(torch.randint(len(self.images), (), generator=self.generator))
-                out.append(self.images[index].clone())
-                self.images[index] = image.clone()
-            else:
-                out.append(image)
+        for i in range(len(images)):
+            held = self.buffer.index_select(0, slots[i : i + 1])
+            self.buffer.index_copy_(0, slots[i : i + 1], images[i : i + 1])
+            out.append(torch.where(swaps[i], held[0], images[i]))
         return torch.stack(out)
 
+    def query(self, images: Tensor) -> Tensor:
+        """plan and exchange in one call."""
+        slots, swaps = self.plan(len(images))
+        return self.exchange(images, slots.to(images.device), swaps.to(images.device))
+
     def state_dict(self) -> dict:
-        images = torch.stack(self.images).cpu() if self.images else torch.empty(0)
+        images = self.buffer[: self.count].cpu() if self.count else torch.empty(0)
         return {"images": images, "rng": self.generator.get_state()}
 
     def load_state_dict(self, state: dict, device: torch.device | str = "cpu") -> None:
-        self.images = [image.to(device) for image in state["images"]]
+        images = state["images"]
+        self.count = len(images)
+        self.buffer = None
+        if self.count:
+            self.buffer = images.new_zeros(self.size + 1, *images.shape[1:]).to(device)
+            self.buffer[: self.count] = images.to(device)
         self.generator.set_state(state["rng"])

@@ -44,14 +44,31 @@ def _cell(value: object, fmt: str) -> str:
     return format(value, fmt) if fmt else str(value)
 
 
+# Below this coverage (Naeem et al.: the share of real images with a generated one among
+# their 5 nearest neighbours) the samples are a texture or a few motifs, whatever their FID.
+# CIFAR-10 ladder (reports/metric_ladder.md): real 0.814, 4-px colour blobs 0.012, the
+# untrained DCGAN 3 0.003.
+MIN_COVERAGE = 0.01
+
+
 def status(row: dict) -> str:
-    """ok; failed (the health check stopped training, and why); or trained but no better
-    than its own untrained generator, which a partial collapse does without failing a check."""
+    """ok; failed (the health check stopped training, and why); trained but no better than
+    its own untrained generator, which a partial collapse does without failing a check; or
+    collapsed (coverage_status)."""
     if row["failed"]:
         return f"failed at {row['failed']}"
     if row["fid"] >= row["fid_untrained"]:
         return "did not learn: FID not below untrained"
-    return "ok"
+    return coverage_status(row.get("coverage"))
+
+
+def coverage_status(coverage: float | None) -> str:
+    """ok, or collapsed: below MIN_COVERAGE a fall in FID is a texture's, not the data's
+    (a checkerboard, one motif), and the health check, which stops only near-identical
+    samples, lets it through. Metrics without coverage (an older protocol): ok."""
+    if coverage is None or pd.isna(coverage) or coverage >= MIN_COVERAGE:
+        return "ok"
+    return f"collapsed: coverage {coverage:.4f} below {MIN_COVERAGE}"
 
 
 def leaderboard(cfg: Config, metrics_dir: Path = paths.METRICS_DIR) -> tuple[str, pd.DataFrame]:

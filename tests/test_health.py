@@ -252,19 +252,21 @@ def test_an_image_budget_gives_every_family_the_same_real_images(base_config: Co
 
 def test_the_leaderboard_shows_a_failed_family_with_its_reason(base_config: Config, tmp_path: Path) -> None:
     # write_metrics gives every family an untrained FID of 99
-    for family, fid, failed in (
-        ("dcgan3", 20.0, ""),
-        ("dcgan2", 90.0, "step 14: D loss is nan"),
-        ("dcgan5", 130.0, ""),  # trained, no check failed, and worse than untrained
+    for family, fid, failed, coverage in (
+        ("dcgan3", 20.0, "", 0.2),
+        ("dcgan2", 90.0, "step 14: D loss is nan", 0.2),
+        ("dcgan5", 130.0, "", 0.2),  # trained, no check failed, and worse than untrained
+        ("dcgan4", 40.0, "", 0.003),  # below its floor, but a texture: coverage as untrained
     ):
         write_metrics(tmp_path, family, fid=fid, accuracy=None)
         path = tmp_path / f"{family}.json"
-        path.write_text(json.dumps({**json.loads(path.read_text()), "failed": failed}))
-    cfg = dataclasses.replace(base_config, families=["dcgan3", "dcgan2", "dcgan5"])
+        path.write_text(json.dumps({**json.loads(path.read_text()), "failed": failed, "coverage": coverage}))
+    cfg = dataclasses.replace(base_config, families=["dcgan3", "dcgan2", "dcgan5", "dcgan4"])
     markdown, _ = leaderboard(cfg, tmp_path)
     rows = {line.split("|")[1].strip(): line for line in markdown.splitlines() if line.startswith("| dcgan")}
     assert "| ok " in rows["dcgan3"] and "| failed at step 14: D loss is nan " in rows["dcgan2"]
     assert "| did not learn: FID not below untrained " in rows["dcgan5"]
+    assert "| collapsed: coverage 0.0030 below 0.01 " in rows["dcgan4"]
 
 
 def test_the_health_check_draws_nothing_from_the_training_streams(base_config: Config, tiny_shapes) -> None:  # noqa: ANN001

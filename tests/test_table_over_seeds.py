@@ -68,6 +68,23 @@ def test_means_over_seeds_count_collapses_and_take_a_replaced_row(tmp_path):
     assert "300.0 / 320.0 | 310.0 ± 14.1 | 505.0" in rows["a"]
 
 
+def test_rows_ok_by_fid_alone_are_checked_against_the_coverage_rule(tmp_path):
+    """A run from before the coverage rule wrote ok for a texture below its floor; the
+    table counts it as the leaderboard now would: collapsed."""
+    seeds = []
+    for seed, texture_coverage in enumerate((0.003, 0.05)):
+        path = leaderboard(tmp_path / f"s{seed}.csv", {"a": (300.0, 500.0, "ok"), "t": (400.0, 600.0, "ok")})
+        table = pd.read_csv(path)
+        table["coverage"] = [0.2, texture_coverage]
+        table.to_csv(path, index=False)
+        seeds.append(path)
+    assert table_over_seeds.read_seed(seeds[0]).loc["t", "status"] == "collapsed: coverage 0.0030 below 0.01"
+    result = run(*seeds)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split(" | ")[0].strip("| "): line for line in result.stdout.splitlines()[2:]}
+    assert rows["a"].endswith("| 2 of 2 |") and rows["t"].endswith("| 1 of 2 |")
+
+
 def test_extra_rows_join_as_tagged_families_and_versus_gives_welch_interval(tmp_path):
     stuck = "did not learn"
     seed0 = leaderboard(tmp_path / "s0.csv", {"a": (300.0, 500.0, "ok"), "w": (640.0, 630.0, stuck)})

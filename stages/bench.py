@@ -180,11 +180,12 @@ def profile_training(cfg: Config, family: str, device: torch.device, steps: int 
     return prof.key_averages().table(sort_by=sort, row_limit=rows)
 
 
-def reference_loop(cfg: Config, family: str, steps: int, device: torch.device) -> float:
-    """Images/s of the loop people write by hand (pytorch/examples' DCGAN): a DataLoader
-    over float CPU tensors copied to the device each step, fp32, contiguous layout, plain
-    layers, D scored on real and fake, the losses read every step. Non-saturating BCE
-    only: the GAN objective of the DCGAN families it is compared with."""
+def reference_loop(cfg: Config, family: str, steps: int, device: torch.device) -> tuple[float, float]:
+    """(images/s, GFLOPs of one step) of the loop people write by hand (pytorch/examples'
+    DCGAN): a DataLoader over float CPU tensors copied to the device each step, fp32,
+    contiguous layout, plain layers, D scored on real and fake, the losses read every step.
+    Non-saturating BCE only: the GAN objective of the DCGAN families it is compared with.
+    Its FLOPs against ours bound what a faster loop can gain at equal kernel speed."""
     model_cfg = cfg.models[family]
     data = random_data(model_cfg.arch)
     torch.manual_seed(0)
@@ -203,22 +204,25 @@ def reference_loop(cfg: Config, family: str, steps: int, device: torch.device) -
         drop_last=True,
     )
 
+    def step(real: torch.Tensor, labels: torch.Tensor) -> None:
+        real, labels = real.to(device), labels.to(device)
+        fake = generator(torch.randn(batch, model_cfg.latent_dim, device=device), labels)
+        d_real, d_fake = discriminator(real, labels), discriminator(fake.detach(), labels)
+        d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        g_loss = F.softplus(-discriminator(fake, labels)).mean()
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+        d_loss.item(), g_loss.item()  # what a progress print does: a sync per step
+
     def run(count: int) -> None:
         done = 0
         while done < count:
             for real, labels in loader:
-                real, labels = real.to(device), labels.to(device)
-                fake = generator(torch.randn(batch, model_cfg.latent_dim, device=device), labels)
-                d_real, d_fake = discriminator(real, labels), discriminator(fake.detach(), labels)
-                d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-                opt_d.zero_grad()
-                d_loss.backward()
-                opt_d.step()
-                g_loss = F.softplus(-discriminator(fake, labels)).mean()
-                opt_g.zero_grad()
-                g_loss.backward()
-                opt_g.step()
-                d_loss.item(), g_loss.item()  # what a progress print does: a sync per step
+                step(real, labels)
                 done += 1
                 if done == count:
                     return
@@ -228,7 +232,10 @@ def reference_loop(cfg: Config, family: str, steps: int, device: torch.device) -
     tick = time.perf_counter()
     run(steps)
     sync(device)
-    return round(steps * batch / (time.perf_counter() - tick), 1)
+    rate = round(steps * batch / (time.perf_counter() - tick), 1)
+    with FlopCounterMode(display=False) as counter:
+        step(*next(iter(loader)))
+    return rate, round(counter.get_total_flops() / 1e9, 2)
 
 
 def check_peer(path: Path) -> None:
@@ -455,6 +462,7 @@ def main(argv: list[str] | None = None) -> None:
         "gemm_peak_gflops": gemm_peak_gflops(device),
         "train": {},
         "reference_loop_images_per_second": {},
+        "reference_loop_gflop_per_step": {},
         "eval": {},
     }
     print(
@@ -476,11 +484,13 @@ def main(argv: list[str] | None = None) -> None:
         if args.profile:
             print(f"where a {family} step goes:\n{profile_training(cfg, family, device)}")
     for family in args.reference:
-        rate = figures["reference_loop_images_per_second"][family] = reference_loop(
-            cfg, family, steps, device
-        )
-        ours = figures["train"].get(family, {}).get("train_images_per_second")
-        speedup = f", ganrepro {ours / rate:.2f}x" if ours else ""
+        rate, gflops = reference_loop(cfg, family, steps, device)
+        figures["reference_loop_images_per_second"][family] = rate
+        figures["reference_loop_gflop_per_step"][family] = gflops
+        ours = figures["train"].get(family, {})
+        speedup = f", ganrepro {ours['train_images_per_second'] / rate:.2f}x" if ours else ""
+        if ours.get("gflop_per_step"):  # the most a loop can gain by doing less arithmetic
+            speedup += f"; its FLOPs per step {gflops / ours['gflop_per_step']:.2f}x ours"
         print(f"hand-written loop {family:16s} {rate:>9.1f} img/s{speedup}")
     if args.peer is not None:
         peer = figures["peer"] = peer_dcgan(args.peer, args.peer_batch_size, device)

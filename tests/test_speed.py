@@ -311,6 +311,8 @@ def test_bench_prints_one_json_line_with_every_figure(tmp_path: Path) -> None:
     assert figures["train"]["dcgan3"]["train_images_per_second"] > 0
     assert figures["train"]["dcgan3"]["gflop_per_step"] > 0
     assert figures["reference_loop_images_per_second"]["dcgan3"] > 0
+    # the hand-written loop scores D's weights in G's update too: more FLOPs than ours
+    assert figures["reference_loop_gflop_per_step"]["dcgan3"] > figures["train"]["dcgan3"]["gflop_per_step"]
     assert figures["eval"]["featurenet"]["images"] == 200
     assert "where a dcgan3 step goes" in done.stdout
     # the CycleGAN loop at each batch size; eager only off CUDA

@@ -134,11 +134,7 @@ def train_and_score(cfg: Config, family: str, seed_dir: Path) -> dict:
 
 def write_leaderboard(cfg: Config, families: list[str], seed_dir: Path) -> None:
     """report's leaderboard of these families, from their copies in seed_dir."""
-    for family in families:
-        shutil.copyfile(seed_dir / "metrics" / f"{family}.json", paths.metrics_path(family))
-        source = seed_dir / "metrics" / paths.protocol_path(family).name
-        shutil.copyfile(source, paths.protocol_path(family))
-    markdown, csv = report.leaderboard(dataclasses.replace(cfg, families=families))
+    markdown, csv = report.leaderboard(dataclasses.replace(cfg, families=families), seed_dir / "metrics")
     markdown = re.sub(r" \(10 more grids of 100 in samples/\w+/\)", "", markdown)
     write_text(seed_dir / "leaderboard.md", markdown)
     write_text(seed_dir / "leaderboard.csv", csv.to_csv(index=False, lineterminator="\n"))

@@ -102,3 +102,21 @@ def test_later_seeds_that_the_budget_cannot_hold_are_skipped_and_listed(tmp_path
     assert [(f, seed, s) for f, seed, s in calls["trained"]] == [(f, 0, 100) for f in FIDS]
     skipped = json.loads((tmp_path / "run.json").read_text())["skipped"]
     assert skipped == ["wgan_gp/seed1", "dcgan5/seed1", "wgan_gp/seed2", "dcgan5/seed2"]
+
+
+def test_a_seed_s_leaderboard_reads_that_seed_s_metrics_only(tmp_path, monkeypatch, base_config) -> None:
+    """write_leaderboard ranks the copies in OUT/seed<n>/metrics; the workspace's
+    reports/metrics (another seed's, or none) play no part."""
+    from tests.test_sampling import write_metrics
+
+    monkeypatch.chdir(tmp_path)
+    seed_dir = tmp_path / "out" / "seed1"
+    (seed_dir / "metrics").mkdir(parents=True)
+    for family, fid in (("dcgan3", 50.0), ("dcgan5", 40.0)):
+        write_metrics(seed_dir / "metrics", family, fid=fid, accuracy=None)
+    gpu_table.write_leaderboard(base_config, ["dcgan3", "dcgan5"], seed_dir)
+    lines = (seed_dir / "leaderboard.md").read_text().splitlines()
+    rows = [line.split("|")[1].strip() for line in lines if line.startswith("| dcgan")]
+    assert rows == ["dcgan5", "dcgan3"]  # by FID
+    assert "10 more grids" not in (seed_dir / "leaderboard.md").read_text()
+    assert not (tmp_path / "reports").exists()

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
+from torch import Tensor, nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from stages.core.errors import UserError
 from stages.core.schema import CycleGanConfig, ExportConfig
@@ -53,6 +54,69 @@ def test_image_pool_returns_inputs_until_full_then_old_images_half_the_time() ->
     # each answer is the new image itself or one that came before it
     pairs = zip(returned.flatten().tolist(), new.flatten().tolist(), strict=True)
     assert all(v == w or v < 10 or 100 <= v < w for v, w in pairs)
+
+
+class NoHostSync(TorchDispatchMode):
+    """Fails on the operators that make the host wait for a device's result (a tensor read
+    as a Python number, an output whose size depends on the data): what a CUDA graph
+    cannot hold. Runs on the CPU, where the same operators are dispatched."""
+
+    SYNCING = {"aten::_local_scalar_dense", "aten::nonzero", "aten::masked_select", "aten::unique"}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        if func._schema.name in self.SYNCING:
+            raise AssertionError(f"host sync inside the step: {func._schema.name}")
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_pool_exchange_holds_no_host_sync_and_matches_query() -> None:
+    """cyclegan.cuda_graph puts ImagePool.exchange inside the graph: it may not read a
+    device value on the host. Its plan drawn outside, it gives what query gives."""
+    graphed, plain = ImagePool(size=3, seed=5), ImagePool(size=3, seed=5)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(6):  # filling, then swaps, with batches of 2
+        images = torch.randn(2, 3, 4, 4, generator=generator)
+        slots, swaps = graphed.plan(len(images))
+        with NoHostSync():
+            out = graphed.exchange(images, slots, swaps)
+        assert torch.equal(out, plain.query(images))
+    with pytest.raises(AssertionError, match="host sync"), NoHostSync():
+        torch.ones(1).item()  # the guard itself catches a read
+
+
+def test_the_whole_step_holds_no_host_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What cyclegan.cuda_graph records (both G and both D updates, the pools' exchange)
+    reads no device value on the host, checked on the CPU: the loop is made to take its
+    graphed path with a stand-in for the graph that runs the step under NoHostSync. The
+    optimisers' step is left out: on CUDA they are capturable, here they read their step
+    count on the host."""
+    from torch.utils._python_dispatch import _disable_current_modes
+
+    class HostAdam(torch.optim.Adam):
+        def step(self, closure=None):  # noqa: ANN001, ANN201
+            with _disable_current_modes():
+                return super().step(closure)
+
+    steps_checked = []
+
+    class CheckedStep:
+        def __init__(self, step, warmup: int, setting: str) -> None:  # noqa: ANN001
+            self.step = step
+
+        def __call__(self, inputs: list) -> Tensor:
+            with NoHostSync():
+                out = self.step(inputs)
+            steps_checked.append(len(steps_checked))
+            return out
+
+    monkeypatch.setattr(translation, "use_cuda_graph", lambda cfg, device: True)
+    monkeypatch.setattr(translation, "GraphedStep", CheckedStep)
+    monkeypatch.setattr(
+        translation, "make_adam", lambda params, cfg, device, graphed: HostAdam(params, lr=cfg.lr)
+    )
+    cfg, args = _tiny_run(steps=5)  # pool 3 at batch 1: filling, then swaps
+    run = translation.train_cyclegan(*args, tmp_path / "c.pt", "f", None, progress=False)
+    assert run.steps == 5 and len(steps_checked) == 5
 
 
 def test_no_pool_hands_d_the_new_fakes_detached(tmp_path: Path) -> None:

@@ -112,7 +112,9 @@ def test_the_whole_step_holds_no_host_sync(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(translation, "use_cuda_graph", lambda cfg, device: True)
     monkeypatch.setattr(translation, "GraphedStep", CheckedStep)
     monkeypatch.setattr(
-        translation, "make_adam", lambda params, cfg, device, graphed: HostAdam(params, lr=cfg.lr)
+        translation,
+        "make_adam",
+        lambda params, lr, betas, device, graphed: HostAdam(params, lr=lr, betas=betas),
     )
     cfg, args = _tiny_run(steps=5)  # pool 3 at batch 1: filling, then swaps
     run = translation.train_cyclegan(*args, tmp_path / "c.pt", "f", None, progress=False)

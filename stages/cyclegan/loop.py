@@ -27,7 +27,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
-from torch.optim import Adam
 from tqdm import tqdm
 
 from stages.core.checkpoint import Checkpoint, stop_on_sigint
@@ -36,7 +35,7 @@ from stages.core.io import csv_text
 from stages.core.schema import Amp, CycleGanConfig
 from stages.cyclegan.translation import save_triptych
 from stages.data.images import channels_first, to_signed_unit
-from stages.gan.cuda_graph import GRAPH_WARMUP_STEPS, GraphedStep, set_lr
+from stages.gan.cuda_graph import GRAPH_WARMUP_STEPS, GraphedStep, lr_in_device_memory, make_adam, set_lr
 from stages.models.cyclegan import ImagePool, PatchDiscriminator, ResnetGenerator, default_blocks
 
 log = logging.getLogger("cyclegan")
@@ -150,8 +149,9 @@ def train_cyclegan(  # noqa: PLR0913, PLR0915
     size = images_a.shape[1]
     model = CycleGan(cfg, size).to(device)
     graphed = use_cuda_graph(cfg, device)
-    opt_g = make_adam([*model.g_ab.parameters(), *model.g_ba.parameters()], cfg, device, graphed)
-    opt_d = make_adam([*model.d_a.parameters(), *model.d_b.parameters()], cfg, device, graphed)
+    betas = (cfg.beta1, cfg.beta2)
+    opt_g = make_adam([*model.g_ab.parameters(), *model.g_ba.parameters()], cfg.lr, betas, device, graphed)
+    opt_d = make_adam([*model.d_a.parameters(), *model.d_b.parameters()], cfg.lr, betas, device, graphed)
     pool_a, pool_b = ImagePool(cfg.pool_size, cfg.seed + 1), ImagePool(cfg.pool_size, cfg.seed + 2)
     draws = torch.Generator().manual_seed(cfg.seed)  # batch indices, crops and flips
     # both domains stay on the device as uint8 (a quarter of float32); batches are scaled there
@@ -167,9 +167,8 @@ def train_cyclegan(  # noqa: PLR0913, PLR0915
         model.load_state_dict(saved["model"])
         opt_g.load_state_dict(saved["opt_g"])
         opt_d.load_state_dict(saved["opt_d"])
-        if graphed:  # the loaded groups hold the saved lr; the graph reads a device tensor
-            for group in [*opt_g.param_groups, *opt_d.param_groups]:
-                group["lr"] = torch.tensor(float(group["lr"]), device=device)
+        if graphed:
+            lr_in_device_memory([opt_g, opt_d], device)
         pool_a.load_state_dict(saved["pool_a"], device)
         pool_b.load_state_dict(saved["pool_b"], device)
         draws.set_state(saved["draws"])
@@ -276,14 +275,6 @@ def use_cuda_graph(cfg: CycleGanConfig, device: torch.device) -> bool:
     if cfg.cuda_graph and device.type != "cuda":
         log.info("cyclegan.cuda_graph: running eagerly, the device is not CUDA")
     return cfg.cuda_graph and device.type == "cuda"
-
-
-def make_adam(params: list[nn.Parameter], cfg: CycleGanConfig, device: torch.device, graphed: bool) -> Adam:
-    """The reference's Adam; fused on CUDA, and in a CUDA graph capturable with its lr in
-    device memory (set_lr writes it there, the replayed step reads it)."""
-    rate = torch.tensor(cfg.lr, device=device) if graphed else cfg.lr
-    fused = device.type == "cuda"
-    return Adam(params, lr=rate, betas=(cfg.beta1, cfg.beta2), fused=fused, capturable=graphed)
 
 
 def losses_csv(rows: list[dict]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -67,3 +67,31 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
             group["lr"].fill_(lr)
         else:
             group["lr"] = lr
+
+
+def graph_lr(lr: float, device: torch.device, graphed: bool) -> float | torch.Tensor:
+    """An optimiser's lr: in a CUDA graph a device tensor (set_lr writes it in place, the
+    replayed step reads it), else the number."""
+    return torch.tensor(lr, device=device) if graphed else lr
+
+
+def lr_in_device_memory(optimizers: list[torch.optim.Optimizer], device: torch.device) -> None:
+    """After load_state_dict the groups hold the saved lr as a number; a graph reads a tensor."""
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            group["lr"] = torch.tensor(float(group["lr"]), device=device)
+
+
+def make_adam(
+    params: Iterable[torch.nn.Parameter],
+    lr: float,
+    betas: tuple[float, float],
+    device: torch.device,
+    graphed: bool,
+) -> torch.optim.Adam:
+    """Adam as both training loops run it: fused on CUDA (CUDA-only kernels; foreach is the
+    CPU default), and capturable with its lr in device memory in a CUDA graph."""
+    fused = device.type == "cuda"
+    return torch.optim.Adam(
+        params, lr=graph_lr(lr, device, graphed), betas=betas, fused=fused, capturable=graphed
+    )

@@ -31,7 +31,14 @@ from stages.core.errors import UserError
 from stages.core.schema import CutMixMode, LrSchedule, ModelConfig, Optimizer, TrainConfig
 from stages.data.dataset import BatchSampler, ImageSet
 from stages.gan.augment import DiffAugmented, augment_real, paste_fake
-from stages.gan.cuda_graph import GRAPH_WARMUP_STEPS, GraphedStep, set_lr
+from stages.gan.cuda_graph import (
+    GRAPH_WARMUP_STEPS,
+    GraphedStep,
+    graph_lr,
+    lr_in_device_memory,
+    make_adam,
+    set_lr,
+)
 from stages.gan.health import CollapseWatch, TrainingFailed, check_losses, check_weights
 from stages.gan.objectives import make_objective
 from stages.models.registry import build_gan
@@ -173,9 +180,8 @@ def train_gan(
         discriminator.load_state_dict(saved["discriminator"])
         opt_g.load_state_dict(saved["opt_g"])
         opt_d.load_state_dict(saved["opt_d"])
-        if graphed:  # the loaded groups hold the saved lr; the graph reads a device tensor
-            for group in [*opt_g.param_groups, *opt_d.param_groups]:
-                group["lr"] = torch.tensor(float(group["lr"]), device=device)
+        if graphed:
+            lr_in_device_memory([opt_g, opt_d], device)
         sampler.load_state_dict(saved["sampler"])
         mine = saved["ranks"][ranks.rank]
         noise.set_state(mine["noise"])
@@ -401,15 +407,12 @@ def make_optimizer(  # noqa: PLR0913
     """Adam (betas from the model, else from train) or RMSprop, as the family's config says.
     In a CUDA graph the optimiser must be capturable and read its lr from device memory,
     so that set_lr changes the lr the replayed step uses."""
-    fused = device.type == "cuda"  # fused kernels are CUDA-only; foreach is the CPU default
-    rate = torch.tensor(lr, device=device) if graphed else lr
     if model_cfg.optimizer == Optimizer.rmsprop:
+        rate = graph_lr(lr, device, graphed)
         return torch.optim.RMSprop(network.parameters(), lr=rate, capturable=graphed)
     beta1 = train_cfg.beta1 if model_cfg.beta1 is None else model_cfg.beta1
     beta2 = train_cfg.beta2 if model_cfg.beta2 is None else model_cfg.beta2
-    return torch.optim.Adam(
-        network.parameters(), lr=rate, betas=(beta1, beta2), fused=fused, capturable=graphed
-    )
+    return make_adam(network.parameters(), lr, (beta1, beta2), device, graphed)
 
 
 @torch.no_grad()

@@ -22,6 +22,7 @@ from stages.data.dataset import BatchSampler, ImageSet
 from stages.gan.loop import Interrupted, train_gan
 from stages.models.layers import UpsampleConv2d, fuse_upsample_convs
 from stages.models.registry import ARCHITECTURES, build_gan, count_parameters
+from tests.conftest import script_module
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -371,3 +372,18 @@ def test_the_bench_runs_the_peer_script_as_its_readme_says_and_times_two_epochs(
         assert peer_dcgan(Path("main.py"), 64, CPU)["images_per_second"] > 2000
     finally:
         os.chdir(cwd)
+
+
+def test_the_winograd_probe_computes_the_strided_convolution_and_its_gradients() -> None:
+    """scripts/probe_winograd_conv.py, whose timings docs/speed.md quotes, times the same function."""
+    probe = script_module("probe_winograd_conv")
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 8, 12, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(7, 5, 4, 4, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(2, 7, 4, 6, dtype=torch.float64)
+    grads = []
+    for conv in (probe.direct_conv4_stride2, probe.winograd_conv4_stride2):
+        y = conv(x, weight)
+        grads.append((y, *torch.autograd.grad(y, (x, weight), upstream)))
+    for direct, winograd in zip(*grads, strict=True):
+        torch.testing.assert_close(winograd, direct)

@@ -91,9 +91,10 @@ RUN_TXT = printf 'machine: %s, %s cores, with %s\ncommit: %s, training seed %s\n
 
 # The default CPU profile's SNGAN shown 409,600 images, 6.4 times `make repro`'s, the number
 # after which its samples start to hold objects (README), with bf16 autocast where the CPU has
-# it natively (fp32 elsewhere, over twice as long). Then reports/objects/ gets its grid, scores,
-# FID curve, and the machine and duration of this invocation. Returning to the commit, and
-# resuming an interrupted run: as for `make table`.
+# it natively (fp32 elsewhere: about 2x as long on an AMX Xeon, some 77 minutes of training on
+# an AVX2-only EPYC, an estimate). Then reports/objects/ gets its grid, scores, FID curve, and
+# the machine and duration of this invocation. Returning to the commit, and resuming an
+# interrupted run: as for `make table`.
 OBJECTS_DIR = reports/objects$(if $(filter-out 0,$(SEED)),-seed$(SEED))
 objects: setup data
 	@start=$$(date +%s); $(VENV)/bin/dvc exp run -S models.sngan.steps=12800 -S train.amp=auto \

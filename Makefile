@@ -83,7 +83,8 @@ table: setup data
 	$(PY) scripts/table_samples.py $(TABLE_DIR) && \
 	$(call RUN_TXT,$(TABLE_DIR))
 
-# run.txt of a results folder: this machine, the commit, the seed and the seconds since $$start
+# run.txt of a results folder: this machine, the commit, the seed and the seconds since the
+# recipe set the shell variable start
 RUN_TXT = printf 'machine: %s, %s cores, with %s\ncommit: %s, training seed %s\nseconds of this invocation: %s\n' \
 	"$$(lscpu | sed -n 's/^Model name: *//p')" "$$(nproc)" \
 	"$$(grep -o -w 'avx2\|avx512f\|avx512_bf16\|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')" \

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from hydra.errors import ConfigCompositionException
 
 from stages.core.errors import UserError
 from stages.core.schema import compose, validate
@@ -31,9 +30,27 @@ def test_a_bad_override_fails_at_composition_naming_the_key(
     override: str, key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(REPO)
-    with pytest.raises(ConfigCompositionException) as err:
+    with pytest.raises(UserError) as err:
         compose([override])
-    assert key in str(err.value) or key in str(err.value.__cause__)
+    message = str(err.value)
+    assert key in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("train.nonsense=1", "Key 'nonsense' not in 'TrainConfig'"),
+        ("profile=nope", "Could not find 'profile/nope'; options: cpu, gpu, smoke, table, table_gpu"),
+        ("train.diffaugment=color,cutout", "quote the value: key='value1,value2'"),
+    ],
+)
+def test_a_composition_error_is_one_line_with_what_to_do(
+    override: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    with pytest.raises(UserError) as err:
+        compose([override])
+    assert expected in str(err.value) and "\n" not in str(err.value)
 
 
 def test_hand_edited_params_are_validated_too(monkeypatch: pytest.MonkeyPatch) -> None:

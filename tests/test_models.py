@@ -29,6 +29,7 @@ def test_every_family_of_the_issue_has_a_config() -> None:
         ["dcgan1", "dcgan2", "dcgan3", "dcgan4", "dcgan5", "dcgan_bn_input", "dcgan_relu", "cgan_test"]
         + ["cgan1", "cgan2", "cgan3", "wgan1", "wgan2", "wgan_gp", "sadcgan1", "sadcgan2", "sngan"]
         + ["dcgan_radford64"]  # the speed issue's reference architecture
+        + ["sngan_projection"]  # the class-conditional SNGAN, opt-in
     )
 
 
@@ -133,3 +134,23 @@ def test_featurenet_layers_are_named_like_vgg_and_embed_has_num_features() -> No
     images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
     assert model.embed(images).shape == (3, model.num_features)
     assert model(images).shape == (3, 10)
+
+
+def test_sngan_projection_is_sngan_with_class_norms_and_a_projection_head() -> None:
+    width, classes = 64, 10
+    g_plain, d_plain = build_gan("sngan", latent_dim=128, image_size=32, width=width)
+    generator, discriminator = build_gan("sngan_projection", latent_dim=128, image_size=32, width=width)
+    # G: the six batch norms of the up-blocks trade their own scale and shift (2 x C) for a
+    # table of them per class (2 x classes x C); D adds one embedding of classes x D's width
+    assert count_parameters(generator) == count_parameters(g_plain) + 6 * (2 * classes * width - 2 * width)
+    assert count_parameters(discriminator) == count_parameters(d_plain) + classes * width // 2
+    # the class term is <embed(y), features(x)>: D's score moves with y by exactly that much
+    torch.manual_seed(0)
+    images = torch.rand(3, 3, 32, 32) * 2 - 1
+    discriminator.eval()
+    with torch.no_grad():
+        features = discriminator.features(images)
+        labels, others = torch.tensor([0, 4, 9]), torch.tensor([1, 5, 2])
+        shift = discriminator(images, labels) - discriminator(images, others)
+        expected = ((discriminator.embed(labels) - discriminator.embed(others)) * features).sum(1)
+    torch.testing.assert_close(shift, expected, rtol=1e-4, atol=1e-4)

@@ -28,7 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("arch", ["dcgan1", "dcgan3", "dcgan5", "wgan1", "sngan", "cgan_test"])
+@pytest.mark.parametrize(
+    "arch", ["dcgan1", "dcgan3", "dcgan5", "wgan1", "sngan", "sngan_projection", "cgan_test"]
+)
 def test_fused_upsample_convs_compute_the_plain_layers(arch: str) -> None:
     torch.manual_seed(0)
     plain, _ = build_gan(arch, 128, 32, fast_layers=False)

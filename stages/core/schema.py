@@ -652,13 +652,37 @@ def compose(overrides: list[str] | None = None, config_dir: str | Path = "conf")
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
 
     register_schema()
     GlobalHydra.instance().clear()
-    with initialize_config_dir(str(Path(config_dir).resolve()), version_base=None):
-        cfg = hydra_compose(config_name="config", overrides=overrides or [])
+    try:
+        with initialize_config_dir(str(Path(config_dir).resolve()), version_base=None):
+            cfg = hydra_compose(config_name="config", overrides=overrides or [])
+    except HydraException as err:
+        raise UserError(_composition_error(err)) from None
     OmegaConf.resolve(cfg)
     return OmegaConf.to_container(cfg, enum_to_str=True)  # type: ignore[return-value]
+
+
+def _composition_error(err: BaseException) -> str:
+    """Hydra's composition error in one line: its first line, its cause's first line (where
+    a bad value is named), the options of a missing config group, and how to write a value
+    with commas (Hydra would read it as a sweep)."""
+    lines = str(err).splitlines()
+    parts = lines[:1]
+    if err.__cause__ is not None:
+        parts += str(err.__cause__).splitlines()[:1]
+    listed = next((i for i, line in enumerate(lines) if line.startswith("Available options")), None)
+    options = []
+    for line in lines[listed + 1 :] if listed is not None else []:
+        if not line.startswith("\t"):
+            break
+        options.append(line.strip())
+    if options:
+        parts.append("options: " + ", ".join(options))
+    parts += [line.split(". ", 1)[1] for line in lines if "To use it as" in line]
+    return "; ".join(part.strip().rstrip(".") for part in parts if part.strip())
 
 
 def to_plain(obj: Any) -> Any:

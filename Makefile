@@ -94,15 +94,19 @@ RUN_TXT = printf 'machine: %s, %s cores, with %s\ncommit: %s, training seed %s\n
 # after which its samples start to hold objects (README), with bf16 autocast where the CPU has
 # it natively (fp32 elsewhere: about 2x as long on an AMX Xeon, some 77 minutes of training on
 # an AVX2-only EPYC, an estimate). Then reports/objects/ gets its grid, scores, FID curve, and
-# the machine and duration of this invocation. Returning to the commit, and resuming an
-# interrupted run: as for `make table`.
-OBJECTS_DIR = reports/objects$(if $(filter-out 0,$(SEED)),-seed$(SEED))
+# the machine and duration of this invocation. FAMILY=sngan_projection trains the
+# class-conditional SNGAN instead (the CPU profile gives it SNGAN's width and DiffAugment), into
+# reports/objects-sngan_projection/. Returning to the commit, and resuming an interrupted run:
+# as for `make table`.
+FAMILY ?= sngan
+OBJECTS_DIR = reports/objects$(if $(filter-out sngan,$(FAMILY)),-$(FAMILY))$(if $(filter-out 0,$(SEED)),-seed$(SEED))
 objects: setup data
-	@start=$$(date +%s); $(VENV)/bin/dvc exp run -S models.sngan.steps=12800 -S train.amp=auto \
-		-S train.fid_every=1600 -S train.seed=$(SEED) && \
+	@start=$$(date +%s); $(VENV)/bin/dvc exp run -S 'families=[$(FAMILY)]' -S models.$(FAMILY).steps=12800 \
+		-S train.amp=auto -S train.fid_every=1600 -S train.seed=$(SEED) && \
 	rm -rf $(OBJECTS_DIR) && mkdir -p $(OBJECTS_DIR) && \
-	cp reports/samples/sngan/grid.png $(OBJECTS_DIR)/ && cp reports/metrics/sngan.json $(OBJECTS_DIR)/metrics.json && \
-	cp reports/fid_curve/sngan.csv $(OBJECTS_DIR)/fid_curve.csv && \
+	cp reports/samples/$(FAMILY)/grid.png $(OBJECTS_DIR)/ && \
+	cp reports/metrics/$(FAMILY).json $(OBJECTS_DIR)/metrics.json && \
+	cp reports/fid_curve/$(FAMILY).csv $(OBJECTS_DIR)/fid_curve.csv && \
 	$(call RUN_TXT,$(OBJECTS_DIR))
 
 # Every family on one GPU, in one process (scripts/gpu_table.py: no DVC needed there): the

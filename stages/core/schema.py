@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from enum import Enum
+from itertools import takewhile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -673,14 +674,10 @@ def _composition_error(err: BaseException) -> str:
     parts = lines[:1]
     if err.__cause__ is not None:
         parts += str(err.__cause__).splitlines()[:1]
-    listed = next((i for i, line in enumerate(lines) if line.startswith("Available options")), None)
-    options = []
-    for line in lines[listed + 1 :] if listed is not None else []:
-        if not line.startswith("\t"):
-            break
-        options.append(line.strip())
-    if options:
-        parts.append("options: " + ", ".join(options))
+    for i, line in enumerate(lines):
+        if line.startswith("Available options"):  # then one tab-indented line per option
+            options = takewhile(lambda option: option.startswith("\t"), lines[i + 1 :])
+            parts.append("options: " + ", ".join(option.strip() for option in options))
     parts += [line.split(". ", 1)[1] for line in lines if "To use it as" in line]
     return "; ".join(part.strip().rstrip(".") for part in parts if part.strip())
 

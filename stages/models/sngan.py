@@ -66,7 +66,8 @@ class ClassUpBlock(nn.Module):
     def __init__(self, cin: int, cout: int, n_classes: int) -> None:
         super().__init__()
         self.norm_in = ClassBatchNorm2d(cin, n_classes)
-        # (upsample, conv) kept as a pair so fuse_upsample_convs makes them one op
+        # residual_* names: _init gives them the residual gain; (upsample, conv) kept as a
+        # pair so fuse_upsample_convs makes them one op
         self.residual_up = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 3, padding=1))
         self.norm_mid = ClassBatchNorm2d(cout, n_classes)
         self.residual_conv = nn.Conv2d(cout, cout, 3, padding=1)
@@ -85,9 +86,7 @@ class ClassGeneratorBody(nn.Module):
         super().__init__()
         self.dense = nn.Sequential(nn.Linear(latent_dim, width * start * start), Reshape(width, start, start))
         self.blocks = nn.ModuleList(ClassUpBlock(width, width, n_classes) for _ in range(3))
-        self.out = nn.Sequential(
-            nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, channels, 3, padding=1), nn.Tanh()
-        )
+        self.out = nn.Sequential(*_to_image(width, channels))
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         h = self.dense(z)
@@ -165,6 +164,11 @@ def _init(module: nn.Module) -> None:
                 nn.init.zeros_(layer.bias)
 
 
+def _to_image(width: int, channels: int) -> list[nn.Module]:
+    """G's last layers: BN, ReLU, conv 3x3 to the image's channels, tanh."""
+    return [nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, channels, 3, padding=1), nn.Tanh()]
+
+
 def _sngan_features(channels: int, d_width: int) -> nn.Sequential:
     return nn.Sequential(
         DownBlock(channels, d_width, down=True, first=True),
@@ -205,10 +209,7 @@ def build_sngan(latent_dim: int, image_size: int = 32, channels: int = 3, width:
             UpBlock(width, width),
             UpBlock(width, width),
             UpBlock(width, width),
-            nn.BatchNorm2d(width),
-            nn.ReLU(),
-            nn.Conv2d(width, channels, 3, padding=1),
-            nn.Tanh(),
+            *_to_image(width, channels),
         ),
     )
     d_width = max(1, width // 2)

@@ -12,6 +12,7 @@ from stages.core.schema import Config
 from stages.models.featurenet import FeatureNet
 from stages.models.layers import SelfAttention
 from stages.models.registry import ARCHITECTURES, build_gan, count_parameters
+from tests.conftest import script_module
 
 MODEL_CONFIGS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf/model").glob("*.yaml"))
 
@@ -154,3 +155,27 @@ def test_sngan_projection_is_sngan_with_class_norms_and_a_projection_head() -> N
         shift = discriminator(images, labels) - discriminator(images, others)
         expected = ((discriminator.embed(labels) - discriminator.embed(others)) * features).sum(1)
     torch.testing.assert_close(shift, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_vision_aided_probe_adds_one_logit_per_block_and_trains_only_its_heads() -> None:
+    """scripts/probe_vision_aided.py, whose scores the README quotes: its D gives SNGAN's logit
+    and one per chosen featurenet block, holds only SNGAN's D and its heads as parameters, and
+    passes G a gradient through the frozen classifier without touching the classifier."""
+    probe = script_module("probe_vision_aided")
+    torch.manual_seed(0)
+    featurenet = FeatureNet(10, width=8)
+    _, plain = build_gan("sngan", latent_dim=128, image_size=32, width=16)
+    aided = probe.VisionAided(plain, featurenet, [2, 4]).eval()  # eval: SN's power iteration holds
+    images = (torch.rand(3, 3, 32, 32) * 2 - 1).requires_grad_(True)
+    logits = aided(images)
+    assert logits.shape == (3, 3)
+    torch.testing.assert_close(logits[:, 0], plain(images).flatten())
+    heads = count_parameters(aided.heads)
+    assert count_parameters(aided) == count_parameters(plain) + heads
+    assert set(aided.heads) == {"2", "4"}
+    logits[:, 1:].sum().backward()
+    assert images.grad.abs().sum() > 0
+    assert all(p.grad is None for p in featurenet.parameters())
+    # the heads' columns do not reach SNGAN's D (autograd may hand it zeros)
+    assert all(p.grad is None or not p.grad.any() for p in plain.parameters())
+    assert all(p.grad is not None for p in aided.heads.parameters())

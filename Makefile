@@ -12,8 +12,9 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 # NUMERICS=avx2 holds PyTorch's own kernels, oneDNN and MKL to their AVX2 code paths, so that
 # a CPU with AVX-512 trains to the bytes an AVX2-only one does (checked on AMD EPYC against
-# the committed dvc.lock: docs/reproducibility.md). Every make target that runs stages obeys it;
-# for `dvc exp run` by hand, export the three variables. The featurenet stage sets them itself.
+# the committed dvc.lock; not on an Intel Xeon: docs/reproducibility.md). Every make target
+# that runs stages obeys it; for `dvc exp run` by hand, export the three variables. The
+# featurenet stage sets them itself.
 NUMERICS ?= native
 ifeq ($(NUMERICS),avx2)
 export ATEN_CPU_CAPABILITY := avx2

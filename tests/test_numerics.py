@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import REPO
+from tests.conftest import REPO, script_module
 
 
 def make_numerics(*args: str) -> subprocess.CompletedProcess:
@@ -38,3 +38,46 @@ def test_an_unknown_numerics_value_stops_make_with_one_line() -> None:
     result = make_numerics("NUMERICS=avx512")
     assert result.returncode != 0 and result.stdout == ""
     assert "NUMERICS=avx512: expected native or avx2" in result.stderr
+
+
+def test_the_numerics_probe_repeats_itself_and_names_the_first_tensor_that_differs() -> None:
+    """scripts/probe_numerics.py, whose files docs/reproducibility.md compares across CPUs."""
+    probe = script_module("probe_numerics")
+    first, second = probe.probe(2), probe.probe(2)
+    assert first == second
+    counts = {case: sum(line.startswith(f"{case} ") for line in first) for case in ("featurenet", "sngan")}
+    assert probe.compare(first, second) == [f"{case}: all {n} tensors equal" for case, n in counts.items()]
+    # one layer's output with other bits: the report names it, in the probe's order
+    index = next(i for i, line in enumerate(second) if line.startswith("sngan forward D."))
+    case, phase, name, md5, shape = second[index].split()
+    changed = [*second[:index], f"{case} {phase} {name} {'0' * len(md5)} {shape}", *second[index + 1 :]]
+    report = probe.compare(first, changed)
+    assert report[0] == f"featurenet: all {counts['featurenet']} tensors equal"
+    assert report[1] == f"sngan: 1 of {counts['sngan']} tensors differ; first: {phase} {name} ({shape})"
+    assert probe.compare(first, first[:-1]) == [
+        "the two files list other tensors: made by other versions of this probe"
+    ]
+
+
+def test_the_numerics_probe_builds_the_same_inputs_on_every_code_path(tmp_path) -> None:
+    """Inputs and weights come from integers, not from a seeded randn that PyTorch vectorises
+    per code path: the scalar kernels and this machine's own give the same `init` lines."""
+    files = {}
+    for capability in ("default", ""):
+        out = tmp_path / f"{capability or 'native'}.txt"
+        env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
+        if capability:
+            env["ATEN_CPU_CAPABILITY"] = capability
+        result = subprocess.run(
+            [sys.executable, "scripts/probe_numerics.py", str(out)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr
+        files[capability] = out.read_text().splitlines()
+    assert "kernels DEFAULT" in files["default"][1]
+    inits = [[line for line in lines if line.split()[1:2] == ["init"]] for lines in files.values()]
+    assert len(inits[0]) > 50 and inits[0] == inits[1]

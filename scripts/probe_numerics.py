@@ -149,19 +149,27 @@ def sngan_step(record: Recorder) -> None:
     d_loss = objective.discriminator(discriminator, real, fake.detach(), labels)
     for handle in handles:
         handle.remove()
-    record.add(case, "loss", "d_loss", d_loss)
-    opt_d.zero_grad(set_to_none=True)
-    d_loss.backward()
-    record.gradients(case, "D", discriminator)
-    opt_d.step()
-    record.weights(case, "after_step", "D", discriminator)
+    adam_update(record, case, "d_loss", d_loss, "D", discriminator, opt_d)
     g_loss = objective.generator(discriminator, fake, labels)
-    record.add(case, "loss", "g_loss", g_loss)
-    opt_g.zero_grad(set_to_none=True)
-    g_loss.backward()
-    record.gradients(case, "G", generator)
-    opt_g.step()
-    record.weights(case, "after_step", "G", generator)
+    adam_update(record, case, "g_loss", g_loss, "G", generator, opt_g)
+
+
+def adam_update(  # noqa: PLR0913
+    record: Recorder,
+    case: str,
+    loss_name: str,
+    loss: Tensor,
+    prefix: str,
+    network: nn.Module,
+    optimizer: torch.optim.Optimizer,
+) -> None:
+    """Record the loss, its weight gradients in `network` and the weights after the step."""
+    record.add(case, "loss", loss_name, loss)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    record.gradients(case, prefix, network)
+    optimizer.step()
+    record.weights(case, "after_step", prefix, network)
 
 
 def machine_lines(threads: int) -> list[str]:

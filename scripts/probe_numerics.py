@@ -20,7 +20,6 @@ import hashlib
 import os
 import platform
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -191,9 +190,8 @@ def machine_lines(threads: int) -> list[str]:
 def probe(threads: int) -> list[str]:
     torch.set_num_threads(threads)
     record = Recorder()
-    steps: list[Callable[[Recorder], None]] = [featurenet_step, sngan_step]
-    for step in steps:
-        step(record)
+    featurenet_step(record)
+    sngan_step(record)
     return machine_lines(threads) + record.lines
 
 

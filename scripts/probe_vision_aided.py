@@ -88,7 +88,8 @@ class VisionAided(nn.Module):
 
 def run_seed(out: Path, blocks: list[int], seed: int, overrides: list[str]) -> dict:
     cfg = validate(compose(["profile=cpu", "train.amp=auto", f"train.seed={seed}", *overrides]))
-    featurenet, _ = load_featurenet(paths.featurenet_path(cfg.data.name))
+    featurenet_file = paths.featurenet_path(cfg.data.name)
+    featurenet, _ = load_featurenet(featurenet_file)
     build = loop.build_gan
 
     def vision_aided(*args: object, **kwargs: object) -> tuple[nn.Module, nn.Module]:
@@ -104,8 +105,8 @@ def run_seed(out: Path, blocks: list[int], seed: int, overrides: list[str]) -> d
     finally:
         loop.build_gan = build
     reference, _ = load_reference(cfg.data.name)
-    backbone = load_backbone(cfg.eval, paths.featurenet_path(cfg.data.name))
-    classifier = load_scoring_classifier(data.classes, paths.featurenet_path(cfg.data.name), backbone)
+    backbone = load_backbone(cfg.eval, featurenet_file)
+    classifier = load_scoring_classifier(data.classes, featurenet_file, backbone)
     latent_dim = cfg.models[FAMILY].latent_dim
     scores = score_generator(result.generator, latent_dim, backbone, reference, cfg.eval, CPU, classifier)
     folder = out / f"seed{seed}"

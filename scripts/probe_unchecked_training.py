@@ -83,7 +83,7 @@ def train_d_alone(
     generator, discriminator = result.generator, result.discriminator
     objective = make_objective(model_cfg)
     draw = torch.Generator().manual_seed(1)
-    lr_d = model_cfg.lr_d or train_cfg.lr_d
+    _, lr_d = loop.learning_rates(train_cfg, model_cfg)
     optimizer = loop.make_optimizer(discriminator, lr_d, train_cfg, model_cfg, CPU)
     batch = train_cfg.batch_size
 

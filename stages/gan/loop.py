@@ -107,6 +107,11 @@ def training_steps(train_cfg: TrainConfig, model_cfg: ModelConfig) -> int:
     return train_cfg.steps if model_cfg.steps is None else model_cfg.steps
 
 
+def learning_rates(train_cfg: TrainConfig, model_cfg: ModelConfig) -> tuple[float, float]:
+    """G's and D's learning rates of one run: the model's own where set, else train's."""
+    return model_cfg.lr_g or train_cfg.lr_g, model_cfg.lr_d or train_cfg.lr_d
+
+
 def diffaugment_policy(train_cfg: TrainConfig, model_cfg: ModelConfig) -> str:
     """The DiffAugment ops of one run: the model's own, else train.diffaugment ("" = off)."""
     policy = train_cfg.diffaugment if model_cfg.diffaugment is None else model_cfg.diffaugment
@@ -160,7 +165,7 @@ def train_gan(
     ema = copy.deepcopy(generator).requires_grad_(False) if model_cfg.ema_decay > 0 else None
     objective = make_objective(model_cfg)
     graphed = use_cuda_graph(train_cfg, model_cfg, device, ranks.world)
-    lr_g, lr_d = model_cfg.lr_g or train_cfg.lr_g, model_cfg.lr_d or train_cfg.lr_d
+    lr_g, lr_d = learning_rates(train_cfg, model_cfg)
     opt_g = make_optimizer(generator, lr_g, train_cfg, model_cfg, device, graphed)
     opt_d = make_optimizer(discriminator, lr_d, train_cfg, model_cfg, device, graphed)
     steps = training_steps(train_cfg, model_cfg)

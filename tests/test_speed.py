@@ -19,7 +19,7 @@ from stages.core.device import arithmetic, autocast_for, claim_gpu
 from stages.core.errors import UserError
 from stages.core.schema import Amp, Config, LrSchedule, compose, validate
 from stages.data.dataset import BatchSampler, ImageSet
-from stages.gan.loop import Interrupted, train_gan
+from stages.gan.loop import Interrupted, learning_rates, train_gan
 from stages.models.layers import UpsampleConv2d, fuse_upsample_convs
 from stages.models.registry import ARCHITECTURES, build_gan, count_parameters
 from tests.conftest import script_module
@@ -181,7 +181,7 @@ def test_the_cuda_graph_step_gives_the_losses_and_lr_of_the_eager_step_and_resum
         assert torch.allclose(history[:, 1:3], histories[0][:, 1:3], rtol=2e-2, atol=2e-3)
     # Adam moves a weight by about lr per step (up to ~2 lr early on) whatever its gradient's
     # size, so rounding-level differences can move one weight by a few lr per step
-    bound = 4 * eager.steps * (model.lr_g or eager.lr_g)
+    bound = 4 * eager.steps * learning_rates(eager, model)[0]
     for run in runs[1:]:
         for name, weight in runs[0].generator.named_parameters():
             assert (weight - run.generator.get_parameter(name)).abs().max() <= bound, name

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import os
 import platform
 import sys
@@ -39,10 +40,7 @@ def integer_tensor(shape: tuple[int, ...], salt: int, scale: float = 1.0) -> Ten
     """Values in [-scale/2, scale/2) from a multiplicative hash of each index: exact integer
     arithmetic then one rounding to float32, so every machine builds the same bits (a seeded
     randn need not: PyTorch vectorises it per code path)."""
-    n = 1
-    for size in shape:
-        n *= size
-    index = torch.arange(n, dtype=torch.int64) + salt * 1_000_003
+    index = torch.arange(math.prod(shape), dtype=torch.int64) + salt * 1_000_003
     hashed = (index * 2_654_435_761) % (1 << 32)
     return ((hashed.double() / (1 << 32) - 0.5) * scale).float().reshape(shape)
 
@@ -85,9 +83,9 @@ class Recorder:
 
             def hook(_: nn.Module, __: tuple, output: Tensor, name: str = name) -> None:
                 if isinstance(output, Tensor):
-                    self.add(case, "forward", f"{prefix}.{name}", output)
+                    where = f"{prefix}.{name}"
+                    self.add(case, "forward", where, output)
                     if output.requires_grad:
-                        where = f"{prefix}.{name}"
                         output.register_hook(lambda grad: self.add(case, "output_grad", where, grad))
 
             handles.append(child.register_forward_hook(hook))
